@@ -1,0 +1,120 @@
+"""Argument gates shared by every public boundary (librosa's ``valid_audio`` pattern)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = [
+    "valid_audio",
+    "positive_int",
+    "nonnegative_int",
+    "positive_float",
+    "nonnegative_float",
+    "unit_float",
+    "one_of",
+]
+
+
+def valid_audio(y, *, name: str = "y", max_channels: int | None = None) -> np.ndarray:
+    """Check an audio array and return it as C-contiguous float32.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,) or (channels, n)]
+        Audio, mono or multi-channel (librosa's channel-first order).
+    name : str
+        How the array is called in error messages.
+    max_channels : int or None
+        Refuse more channels than this.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,) or (channels, n), dtype=float32]
+
+    Raises
+    ------
+    ParameterError
+        Not an array, not floating point, not 1-D or 2-D, empty, or not finite everywhere.
+    """
+    if not isinstance(y, np.ndarray):
+        raise ParameterError(f"{name} must be a numpy.ndarray, got {type(y).__name__}")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise ParameterError(f"{name} must be floating-point audio, got dtype={y.dtype}")
+    if y.ndim not in (1, 2):
+        raise ParameterError(
+            f"{name} must have shape (n,) or (channels, n), got {name}.shape={y.shape}"
+        )
+    if y.shape[-1] == 0 or (y.ndim == 2 and y.shape[0] == 0):
+        raise ParameterError(f"{name} is empty ({name}.shape={y.shape})")
+    if max_channels is not None and y.ndim == 2 and y.shape[0] > max_channels:
+        raise ParameterError(
+            f"{name} has {y.shape[0]} channels (shape={y.shape}); at most {max_channels} allowed "
+            "(audio is channel-first: (channels, n))"
+        )
+    if not np.isfinite(y).all():
+        raise ParameterError(f"{name} is not finite everywhere (it holds NaN or Inf samples)")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def positive_int(value, name: str) -> int:
+    """Return ``value`` as int if it is an integer > 0, else raise ParameterError naming it."""
+    if not _is_int(value) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+def nonnegative_int(value, name: str) -> int:
+    """Return ``value`` as int if it is an integer >= 0, else raise ParameterError naming it."""
+    if not _is_int(value) or value < 0:
+        raise ParameterError(f"{name}={value!r} must be a non-negative integer")
+    return int(value)
+
+
+def _finite_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{name}={value!r} must be a number")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ParameterError(f"{name}={value!r} must be finite")
+    return value
+
+
+def positive_float(value, name: str) -> float:
+    """Return ``value`` as float if it is finite and > 0."""
+    out = _finite_float(value, name)
+    if out <= 0:
+        raise ParameterError(f"{name}={value!r} must be > 0")
+    return out
+
+
+def nonnegative_float(value, name: str) -> float:
+    """Return ``value`` as float if it is finite and >= 0."""
+    out = _finite_float(value, name)
+    if out < 0:
+        raise ParameterError(f"{name}={value!r} must be >= 0")
+    return out
+
+
+def unit_float(value, name: str, *, open_right: bool = False) -> float:
+    """Return ``value`` as float if it lies in [0, 1] (or [0, 1) with ``open_right``)."""
+    out = _finite_float(value, name)
+    if out < 0 or out > 1 or (open_right and out == 1):
+        rng = "[0, 1)" if open_right else "[0, 1]"
+        raise ParameterError(f"{name}={value!r} must lie in {rng}")
+    return out
+
+
+def one_of(value, choices, name: str):
+    """Return ``value`` if it is one of ``choices``, else raise ParameterError listing them."""
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ParameterError(f"{name}={value!r} must be one of {listed}")
+    return value

@@ -1,0 +1,1 @@
+"""Signal processing: pure functions over numpy arrays and torch tensors."""

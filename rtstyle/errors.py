@@ -1,0 +1,41 @@
+"""The one error hierarchy of rtstyle.
+
+Every error a user can cause derives from :class:`RtStyleError` and also from the builtin
+that fits it (as python-rtmidi does), so ``except ValueError`` keeps working for callers who
+do not know rtstyle. Messages are one line and name the value, the file or the flag.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RtStyleError",
+    "ParameterError",
+    "AudioFileError",
+    "DeviceError",
+    "ModelError",
+    "MidiError",
+]
+
+
+class RtStyleError(Exception):
+    """Base class of every error rtstyle raises on purpose."""
+
+
+class ParameterError(RtStyleError, ValueError):
+    """A malformed argument: a value out of range, a wrong shape, non-finite audio."""
+
+
+class AudioFileError(RtStyleError, OSError):
+    """An audio file that is missing, empty, truncated, not audio, or not writable."""
+
+
+class DeviceError(RtStyleError, OSError):
+    """An audio device that is missing, busy or cannot do what was asked."""
+
+
+class ModelError(RtStyleError, ValueError):
+    """A model or weights file that is missing, truncated, mismatched or of a refused format."""
+
+
+class MidiError(RtStyleError, OSError):
+    """A MIDI port or file that cannot be opened or read."""

@@ -1,0 +1,1 @@
+"""Neural pieces: the shallow random encoder, losses, VGGish."""
