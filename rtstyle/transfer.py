@@ -67,9 +67,9 @@ class TransferResult:
         The rate the method ran at.
     stft : StftConfig
         The analysis at ``processing_sr``.
-    S_content, S_style, S_output : np.ndarray [shape=(channels, bins, frames)]
-        Linear magnitudes at ``processing_sr``: content, style, and the optimised result
-        (decoded from features, before phase reconstruction).
+    S_content, S_style, S_output, S_result : np.ndarray [shape=(channels, bins, frames)]
+        Linear magnitudes at ``processing_sr``: content, style, the optimised target (decoded
+        from features, before phase reconstruction) and the result's audio (after it).
     history : list of dict
         Per iteration: ``iteration``, ``total``, ``content``, ``style``, ``seconds``.
     timings : dict
@@ -85,6 +85,7 @@ class TransferResult:
     S_content: np.ndarray
     S_style: np.ndarray
     S_output: np.ndarray
+    S_result: np.ndarray
     history: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
@@ -319,6 +320,7 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
     else:
         y = griffinlim(S_output, n_iter=phase_iters, momentum=momentum, length=n_proc, seed=seed,
                        device=device, **opts)
+    S_result = np.abs(stft(y, **opts))
     y = resample(y, orig_sr=stft_cfg.sr, target_sr=sr)
     y = _fit_length(y, n_out)
     y = _match_peak(y, reference=content)
@@ -331,7 +333,7 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
              history[0]["style"], history[-1]["style"])
     return TransferResult(y=np.ascontiguousarray(y, dtype=np.float32), sr=sr,
                           processing_sr=stft_cfg.sr, stft=stft_cfg, S_content=S_content,
-                          S_style=S_style, S_output=S_output, history=history, timings=timings,
+                          S_style=S_style, S_output=S_output, S_result=S_result, history=history, timings=timings,
                           settings=settings)
 
 

@@ -288,23 +288,26 @@ def _vggish_native_log_mel(y16: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("sr,n_fft,hop", [(22050, 2048, 512), (44100, 2048, 256),
-                                          (16000, 1024, 256)])
+                                          (16000, 1024, 256), (8000, 512, 128)])
 def test_sine_lands_in_its_band_at_vggish_level(sr, n_fft, hop):
     f0 = 1000.0
     y = sine(sr, f0=f0, duration=2.0, amp=0.5)
     ex = vggish_examples(_stft_mag(y, n_fft, hop), sr=sr, n_fft=n_fft, hop_length=hop)
     spectrum = ex[0, 0, 20:80].mean(0).numpy()          # steady middle frames, (64,)
     ref = _vggish_native_log_mel(sine(16000, f0=f0, duration=2.0, amp=0.5))[20:80].mean(0)
-    assert abs(int(spectrum.argmax()) - int(ref.argmax())) <= 1
+    assert int(spectrum.argmax()) == int(ref.argmax())   # same band layout at every sr
     # Band centres: 125..7500 Hz, 64 bands evenly in HTK mel; the peak band holds 1 kHz.
     mel = np.linspace(1127 * np.log(1 + 125 / 700), 1127 * np.log(1 + 7500 / 700), 66)
     centres = 700 * (np.exp(mel[1:-1] / 1127) - 1)
     assert abs(centres[spectrum.argmax()] - f0) < 0.05 * f0
     # The window-sum scaling puts the tone at VGGish's own level; what remains is how many
-    # (zero-padded) bins the main lobe covers under the triangle: < 0.4 nats (measured ~0.2).
+    # (zero-padded) bins the main lobe covers under the triangle: < 0.4 nats (measured 0.02 to
+    # 0.3 for 300 Hz .. 3 kHz at these settings).
     assert abs(spectrum.max() - ref.max()) < 0.4
-    # Far bands hold only the log offset's floor in both.
+    # Far bands hold only the log offset's floor in both (at 8 kHz: nothing above 4 kHz).
     assert spectrum[-1] < np.log(0.01) + 1.0 and ref[-1] < np.log(0.01) + 1.0
+    if sr == 8000:
+        assert np.allclose(spectrum[-8:], np.log(0.01))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -88,6 +88,9 @@ def _write_atomic(tensors: dict[str, torch.Tensor], out: str, metadata: dict[str
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, out)
     except BaseException:
         try:

@@ -25,6 +25,7 @@ NNLS, whose solutions are spiky; librosa's NNLS stops near the pinv start and ta
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 import scipy.fft
@@ -43,7 +44,9 @@ MEL_INVERSES = ("nnls", "pinv")
 def _mel(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
     import librosa
 
-    M = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, norm=None)
+    with warnings.catch_warnings():  # empty bands are reported below, as a ParameterError
+        warnings.simplefilter("ignore")
+        M = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, norm=None)
     M = M.astype(np.float64)
     if (M.sum(axis=1) == 0).any():
         raise ParameterError(
@@ -91,7 +94,7 @@ def dct_basis(n_mels: int) -> np.ndarray:
 def _matmul(A: np.ndarray, X):
     """``A @ X`` over the channel axis (-2) for numpy arrays or torch tensors."""
     if isinstance(X, torch.Tensor):
-        return torch.matmul(torch.as_tensor(A, dtype=X.dtype, device=X.device), X)
+        return torch.matmul(torch.tensor(A, dtype=X.dtype, device=X.device), X)
     return np.matmul(A.astype(X.dtype, copy=False), X)
 
 

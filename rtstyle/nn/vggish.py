@@ -264,13 +264,18 @@ def _mel_matrix(sr: int, n_fft: int) -> np.ndarray:
     """VGGish's mel weights for an ``n_fft`` spectrum at ``sr``: shape (64, 1 + n_fft // 2).
 
     The construction of ``mel_features.spectrogram_to_mel_matrix``: 64 triangles that are
-    linear in HTK mel (not in Hz), band edges evenly spaced in mel over 125 Hz .. min(7500,
-    sr/2), peak weight 1 (no area normalisation), DC bin zeroed. Only the bin frequencies are
-    rtstyle's (``k * sr / n_fft``) instead of VGGish's 512-point FFT at 16 kHz.
+    linear in HTK mel (not in Hz), band edges evenly spaced in mel over 125–7500 Hz, peak
+    weight 1 (no area normalisation), DC bin zeroed. Only the bin frequencies are rtstyle's
+    (``k * sr / n_fft``) instead of VGGish's 512-point FFT at 16 kHz.
+
+    The band layout does not depend on ``sr``: below 15 kHz the bands above ``sr / 2`` have no
+    bins and stay at the log floor, which is what VGGish itself sees for such audio resampled
+    to 16 kHz. (Squeezing the 64 bands into 125 Hz .. sr/2 would move every band away from the
+    frequencies VGGish was trained on.)
     """
     n_bins = 1 + n_fft // 2
     bins_mel = _hz_to_mel(np.arange(n_bins) * sr / n_fft)
-    edges = np.linspace(_hz_to_mel(MEL_FMIN), _hz_to_mel(min(MEL_FMAX, sr / 2.0)), N_MELS + 2)
+    edges = np.linspace(_hz_to_mel(MEL_FMIN), _hz_to_mel(MEL_FMAX), N_MELS + 2)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (bins_mel[None, :] - lower) / (centre - lower)
     down = (upper - bins_mel[None, :]) / (upper - centre)
@@ -378,8 +383,10 @@ def vggish_examples(S, *, sr: int, n_fft: int, hop_length: int,
        tones reach VGGish at the level its own STFT would give them, and ``log(mel + 0.01)``
        sees the offset where VGGish was trained. (Broadband noise, whose bin magnitudes grow
        with sqrt of the window energy and fill more bins per band, is matched only roughly.)
-    2. Mel: VGGish's triangular filters (linear in HTK mel, peak 1, DC zeroed) evaluated at
-       ``S``'s bin frequencies; the top edge is ``min(7500, sr / 2)``.
+    2. Mel: VGGish's triangular filters (linear in HTK mel, peak 1, DC zeroed, 125–7500 Hz)
+       evaluated at ``S``'s bin frequencies. The bands stay where VGGish has them at every
+       ``sr``; below 15 kHz the bands above ``sr / 2`` are empty (log floor), as they are in
+       VGGish for audio resampled up to 16 kHz.
     3. Time: the log-mel frames are resampled linearly from ``sr / hop_length`` to 100 frames
        per second (``torch.nn.functional.interpolate``), then cut into non-overlapping
        96-frame patches. Unlike VGGish, which drops a partial last patch, it is padded, so
