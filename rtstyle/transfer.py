@@ -232,7 +232,7 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
                 f"{what} is too short: {X.shape[-1]} frames, the encoder needs {encoder.min_frames} "
                 f"(at least {need:.2f} s at hop_length={stft_cfg.hop_length})"
             )
-    xc = torch.as_tensor(X_content, device=device)
+    xc = torch.as_tensor(np.ascontiguousarray(X_content), device=device)
     loss_fn = StyleContentLoss(encoder, torch.as_tensor(X_style, device=device),
                                content_weight=content_weight, style_weight=style_weight,
                                content="spectrum" if content_loss == "spectrum" else "features")
@@ -252,7 +252,7 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
     if init == "random":
         x0 = 1e-3 * torch.randn(xc.shape, generator=gen)
     else:
-        x0 = xc.detach().cpu().clone()
+        x0 = xc.detach().cpu().clone(memory_format=torch.contiguous_format)
     x = x0.to(device).requires_grad_(True)
 
     def evaluate() -> dict:
