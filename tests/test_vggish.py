@@ -168,7 +168,9 @@ def test_convert_never_overwrites_its_input(tmp_path, capsys):
     src = tmp_path / "w.safetensors"
     src.write_bytes(b"not touched")
     assert convert_tool.main([str(src), "-o", str(src), "--overwrite"]) == 2
-    assert "is the input" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("convert_vggish: error:") and "\n" not in err
+    assert "is an input file; refusing to overwrite it" in err
     assert src.read_bytes() == b"not touched"
 
 

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
-import tempfile
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-from rtstyle.errors import ModelError
+from rtstyle.errors import AudioFileError, ModelError, RtStyleError
+from rtstyle.io.files import atomic_output, check_output_path
 from rtstyle.nn.vggish import check_vggish_tensors
 
 PROG = "convert_vggish"
@@ -81,49 +83,33 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     return {k: v.detach().to(torch.float32).contiguous() for k, v in tensors.items()}
 
 
-def _write_atomic(tensors: dict[str, torch.Tensor], out: str, metadata: dict[str, str]) -> None:
-    folder = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(out) + ".",
-                               suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def convert(input_path: str, output_path: str, *, overwrite: bool = False) -> int:
     """Convert ``input_path`` to ``output_path``; return the number of tensors written.
+
+    The output is checked before the input is read, and written atomically
+    (:func:`rtstyle.io.files.atomic_output`): a failure leaves no partial file behind.
 
     Raises
     ------
     ModelError
-        A bad input, or an output that exists (without ``overwrite``), is the input, is not a
-        ``.safetensors`` name, or lies in a folder that does not exist.
+        A bad input, or an output name that does not end in ``.safetensors``.
+    AudioFileError
+        An output that exists (without ``overwrite``), is the input, is a folder, lies in a
+        folder that does not exist or is not writable, or cannot be written.
     """
     if not output_path.lower().endswith(".safetensors"):
         raise ModelError(f"{output_path}: output name must end in .safetensors")
-    if os.path.exists(output_path):
-        if os.path.exists(input_path) and os.path.samefile(input_path, output_path):
-            raise ModelError(f"{output_path}: output is the input file; refusing to overwrite it")
-        if not overwrite:
-            raise ModelError(f"{output_path}: already exists (use --overwrite to replace it)")
-        if os.path.isdir(output_path):
-            raise ModelError(f"{output_path}: is a folder")
-    folder = os.path.dirname(os.path.abspath(output_path))
-    if not os.path.isdir(folder):
-        raise ModelError(f"{output_path}: output folder {folder} does not exist")
+    check_output_path(output_path, overwrite=overwrite, protect=[input_path])
     tensors = read_state_dict(input_path)
     metadata = {"format": "rtstyle-vggish", "source": os.path.basename(input_path)}
-    _write_atomic(tensors, output_path, metadata)
+    with atomic_output(output_path, overwrite=overwrite, protect=[input_path]) as tmp:
+        mode = tmp.stat().st_mode  # the usual permissions (umask), as atomic_output made it
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as exc:  # I/O errors come back as this, not OSError
+            raise AudioFileError(f"{output_path}: cannot write ({_first_line(exc)})") from None
+        # save_file writes its own mkstemp file (0600) and renames it over tmp: undo that
+        os.chmod(tmp, stat.S_IMODE(mode))
     return len(tensors)
 
 
@@ -136,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or os.path.splitext(args.input)[0] + ".safetensors"
     try:
         n = convert(args.input, output, overwrite=args.overwrite)
-    except ModelError as exc:
+    except RtStyleError as exc:  # ModelError, AudioFileError: one line naming the file
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -4,9 +4,9 @@
     python tools/eval_quality.py --content examples/speech.flac --style examples/melody.flac \\
         out/speech_as_melody.wav --json out/quality.json
 
-Every file is read with soundfile, mixed down to mono and resampled with soxr to ``--sr``
-(default 22050 Hz). The score is the Fréchet distance between 64-band log-mel frame
-distributions (``rtstyle.dsp.metrics.logmel_frechet``, in dB², lower is closer):
+Every file is read with ``rtstyle.io.files.load_audio``, mixed down to mono and resampled with
+soxr to ``--sr`` (default 22050 Hz). The score is the Fréchet distance between 64-band log-mel
+frame distributions (``rtstyle.dsp.metrics.logmel_frechet``, in dB², lower is closer):
 
 - the *baseline*: content → style, how far the untouched input is from the style;
 - for each output: output → style (should fall below the baseline) and output → content
@@ -15,17 +15,16 @@ distributions (``rtstyle.dsp.metrics.logmel_frechet``, in dB², lower is closer)
   means closer to the style than the input was.
 
 It prints a markdown table (the content file itself is the first row, as a reference) and,
-with ``--json FILE``, writes the same numbers. Exit status: 0, or 2 with one line on stderr
-for a missing or unreadable file or a bad argument.
+with ``--json FILE``, writes the same numbers (atomically; an existing report is replaced, an
+input file never is). Exit status: 0, or 2 with one line on stderr for a missing, empty,
+truncated or unreadable file, an unwritable ``--json`` path, or a bad argument.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
 
 from rtstyle.dsp.metrics import logmel_frechet  # noqa: E402
 from rtstyle.errors import RtStyleError  # noqa: E402
+from rtstyle.io.files import atomic_output, check_output_path, load_audio  # noqa: E402
 
 N_MELS = 64
 
@@ -47,24 +47,12 @@ class ToolError(Exception):
 
 
 def load_mono(path: Path, sr: int) -> np.ndarray:
-    """Read ``path`` as float32 mono at ``sr`` (channel mean, soxr VHQ resampling)."""
-    import soundfile as sf
-    import soxr
-
-    if not path.exists():
-        raise ToolError(f"{path}: no such file")
-    if not path.is_file():
-        raise ToolError(f"{path}: not a file")
+    """Read ``path`` as float32 mono at ``sr`` (``rtstyle.io.files.load_audio``)."""
     try:
-        y, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as exc:  # LibsndfileError subclasses RuntimeError
-        raise ToolError(f"{path}: not a readable audio file ({exc})") from None
-    if y.shape[0] == 0:
-        raise ToolError(f"{path}: the file holds no samples")
-    y = y.mean(axis=1)
-    if file_sr != sr:
-        y = soxr.resample(y, file_sr, sr, quality="VHQ")
-    return np.ascontiguousarray(y, dtype=np.float32)
+        y, _ = load_audio(path, sr=sr, mono=True)
+    except RtStyleError as exc:  # AudioFileError / ParameterError: one line naming the file
+        raise ToolError(str(exc)) from None
+    return y
 
 
 def _fd(a: np.ndarray, b: np.ndarray, sr: int, what: str) -> float:
@@ -120,22 +108,10 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _write_json_atomic(report: dict, path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ToolError(f"--json {path}: folder {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_json(report: dict, path: Path, *, protect: list[Path]) -> None:
+    """Write the report atomically; a regenerated artefact, so an old report is replaced."""
+    with atomic_output(path, overwrite=True, protect=protect) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,10 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.sr <= 0:
             raise ToolError(f"--sr={args.sr} must be a positive integer")
+        inputs = [args.content, args.style, *args.outputs]
+        if args.json is not None:  # fail before reading and scoring, not after
+            check_output_path(args.json, overwrite=True, protect=inputs)
         report = evaluate(args.content, args.style, args.outputs, sr=args.sr)
         if args.json is not None:
-            _write_json_atomic(report, args.json)
-    except (ToolError, OSError) as exc:
+            _write_json(report, args.json, protect=inputs)
+    except (ToolError, RtStyleError, OSError) as exc:
         print(f"eval_quality: error: {exc}", file=sys.stderr)
         return 2
     print(markdown(report))
