@@ -93,7 +93,7 @@ def _add_transfer(sub) -> None:
                    help="VGGish weights (.safetensors, made by tools/convert_vggish.py)")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=D["optimizer"])
     g.add_argument("--iterations", type=int, default=D["iterations"], help="optimiser iterations")
-    g.add_argument("--lr", type=float, default=None, help="step size (default: L-BFGS 1, Adam 0.05)")
+    g.add_argument("--lr", type=float, default=None, help="Adam step size (default 0.05); L-BFGS uses a line search")
     g.add_argument("--init", choices=INITS, default=D["init"], help="start from noise or from the content")
     g = p.add_argument_group("analysis and phase")
     g.add_argument("--sr", type=int, default=D["processing_sr"], metavar="HZ", help="processing rate")

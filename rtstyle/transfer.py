@@ -144,11 +144,12 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
     perceptual_weights : str or Path, optional
         VGGish weights as safetensors (``tools/convert_vggish.py`` makes them).
     optimizer : {'lbfgs', 'adam'}
-        L-BFGS with a strong-Wolfe line search (the seed's L-BFGS-B), or Adam.
+        SciPy's L-BFGS-B (the seed's optimiser), or Adam.
     iterations : int
-        Optimiser iterations (each L-BFGS iteration may evaluate the loss more than once).
+        Optimiser iterations (each L-BFGS iteration may evaluate the loss more than once; it
+        stops early only when its line search can no longer lower the loss).
     lr : float, optional
-        Step size: L-BFGS 1.0, Adam 0.05 by default.
+        Adam's step size (default 0.05); L-BFGS sets its steps by line search.
     init : {'random', 'content'}
         Start from ``1e-3 * randn`` (the seed) or from the content's features (Grinstein et al.).
     phase : {'griffinlim', 'content'}
@@ -195,7 +196,7 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
         raise ParameterError("content_loss='perceptual' needs perceptual_weights (a VGGish .safetensors file)")
     v.one_of(optimizer, OPTIMIZERS, "optimizer")
     iterations = v.nonnegative_int(iterations, "iterations")
-    lr = (1.0 if optimizer == "lbfgs" else 0.05) if lr is None else v.positive_float(lr, "lr")
+    lr = 0.05 if lr is None else v.positive_float(lr, "lr")
     v.one_of(init, INITS, "init")
     v.one_of(phase, PHASES, "phase")
     phase_iters = v.nonnegative_int(phase_iters, "phase_iters")
@@ -263,52 +264,10 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
             parts["total"] = content_weight * parts["content"] + style_weight * parts["style"]
         return parts
 
-    if optimizer == "lbfgs":
-        # max_iter=1 per step keeps L-BFGS's memory across steps, so each step is one iteration
-        # of a single long run and the progress bar can follow it; the tolerances are ~0 so it
-        # always runs every iteration, as the seed (tolX = tolFun = -1).
-        opt = torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=100,
-                                line_search_fn="strong_wolfe", tolerance_grad=0.0,
-                                tolerance_change=0.0)
-    else:
-        opt = torch.optim.Adam([x], lr=lr)
-    last = {}
-
-    def closure():
-        opt.zero_grad()
-        parts = evaluate()
-        parts["total"].backward()
-        last.update({k: float(val.detach()) for k, val in parts.items()})
-        return parts["total"]
-
-    history = []
-    with torch.no_grad():
-        first = {k: float(val) for k, val in evaluate().items()}
-    history.append({"iteration": 0, **first, "seconds": 0.0})
     t0 = time.perf_counter()
-    bar = _progress(iterations, progress)
-    try:
-        for it in range(1, iterations + 1):
-            opt.step(closure)
-            if not np.isfinite(last["total"]):
-                raise ParameterError(
-                    f"the loss became {last['total']} at iteration {it}; lower lr={lr} or the weights"
-                )
-            entry = {"iteration": it, **last, "seconds": time.perf_counter() - t0}
-            history.append(entry)
-            if callback is not None:
-                callback(entry)
-            if bar is not None:
-                bar.set_postfix(loss=f"{last['total']:.4g}", style=f"{last['style']:.3g}",
-                                content=f"{last['content']:.3g}", refresh=False)
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    history = _optimise(evaluate, x, optimizer=optimizer, iterations=iterations, lr=lr,
+                        progress=progress, callback=callback)
     t_opt = time.perf_counter() - t0
-    with torch.no_grad():
-        final = {k: float(val) for k, val in evaluate().items()}
-    history[-1].update(final)
 
     # --- back to audio -------------------------------------------------------------------
     t1 = time.perf_counter()
@@ -335,6 +294,86 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
                           processing_sr=stft_cfg.sr, stft=stft_cfg, S_content=S_content,
                           S_style=S_style, S_output=S_output, S_result=S_result, history=history, timings=timings,
                           settings=settings)
+
+
+def _optimise(evaluate, x: torch.Tensor, *, optimizer: str, iterations: int, lr: float,
+              progress: bool, callback) -> list:
+    """Minimise ``evaluate()['total']`` over the tensor ``x`` in place; return the history.
+
+    ``lbfgs`` is SciPy's L-BFGS-B, as the seed used through TensorFlow's ScipyOptimizerInterface
+    (its line search is robust where torch's LBFGS, stepped one iteration at a time, can stall),
+    with the tolerances at 0 so it runs every iteration unless the line search can no longer
+    improve the loss. ``adam`` is torch's Adam. History entry ``i`` is the loss after ``i``
+    iterations (entry 0: the start).
+    """
+    t0 = time.perf_counter()
+    history = []
+    bar = _progress(iterations, progress)
+
+    def record(it: int, parts: dict) -> None:
+        entry = {"iteration": it, **parts, "seconds": time.perf_counter() - t0}
+        history.append(entry)
+        if it == 0:
+            return
+        if callback is not None:
+            callback(entry)
+        if bar is not None:
+            bar.set_postfix(loss=f"{parts['total']:.4g}", style=f"{parts['style']:.3g}",
+                            content=f"{parts['content']:.3g}", refresh=False)
+            bar.update(1)
+
+    def loss_and_grad() -> dict:
+        if x.grad is not None:
+            x.grad = None
+        parts = evaluate()
+        parts["total"].backward()
+        values = {k: float(val.detach()) for k, val in parts.items()}
+        if not np.isfinite(values["total"]):
+            raise ParameterError(f"the loss became {values['total']} after {len(history)} "
+                                 f"iterations; lower lr={lr} or the loss weights")
+        return values
+
+    try:
+        if iterations == 0:
+            with torch.no_grad():
+                record(0, {k: float(val) for k, val in evaluate().items()})
+        elif optimizer == "lbfgs":
+            import scipy.optimize
+
+            last = {}
+
+            def fun(z):
+                with torch.no_grad():
+                    x.copy_(torch.from_numpy(z.reshape(x.shape)))
+                last.update(loss_and_grad())
+                if not history:
+                    record(0, dict(last))
+                return last["total"], x.grad.detach().cpu().double().numpy().ravel()
+
+            def step(*_):
+                # L-BFGS-B ends each iteration at the point it evaluated last: the accepted one.
+                record(len(history), dict(last))
+
+            z0 = x.detach().cpu().double().numpy().ravel()
+            res = scipy.optimize.minimize(fun, z0, jac=True, method="L-BFGS-B", callback=step,
+                                          options=dict(maxiter=iterations, maxfun=50 * iterations,
+                                                       ftol=0.0, gtol=0.0))
+            with torch.no_grad():
+                x.copy_(torch.from_numpy(res.x.reshape(x.shape)))
+            if len(history) <= iterations:
+                log.info("L-BFGS stopped after %d of %d iterations: %s", len(history) - 1,
+                         iterations, res.message)
+        else:
+            opt = torch.optim.Adam([x], lr=lr)
+            for it in range(iterations):
+                record(it, loss_and_grad())  # the loss before this step = after `it` steps
+                opt.step()
+            with torch.no_grad():
+                record(iterations, {k: float(val) for k, val in evaluate().items()})
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
 
 
 def _progress(total: int, enabled: bool):
