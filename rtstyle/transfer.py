@@ -7,7 +7,8 @@ shallow random encoder ``E``; L-BFGS (or Adam) runs a fixed number of iterations
 go back to a linear magnitude and to audio by fast Griffin-Lim, or with the content's own phase.
 
 Channels of the content are styled independently (one batch item each) toward the style's Gram
-(the mean of its channels' Grams). The output has the content's rate, channels and length.
+(the mean of its channels' Grams). The output has the content's rate, channels and length, and
+its loudness: the RMS level of the content, with peaks limited at -1 dBFS.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from . import _validate as v
 from .config import EncoderConfig, FeatureConfig, StftConfig
 from .dsp.features import MEL_INVERSES, features as to_features, features_to_magnitude
+from .dsp.dynamics import match_loudness
 from .dsp.griffinlim import griffinlim, istft_with_phase
 from .dsp.stft import stft
 from .errors import ParameterError
@@ -49,8 +51,8 @@ DEFAULTS = dict(
     momentum=0.99, mel_inverse="pinv", seed=0, device="cpu",
 )
 
-#: The seed's peak-level policy: match the content's peak, never above -1 dBFS.
-PEAK_CEILING = 10 ** (-1 / 20)
+#: The output has the content's RMS level, its peaks limited at this ceiling (dBFS).
+PEAK_CEILING_DB = -1.0
 
 
 @dataclass
@@ -282,7 +284,7 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
     S_result = np.abs(stft(y, **opts))
     y = resample(y, orig_sr=stft_cfg.sr, target_sr=sr)
     y = _fit_length(y, n_out)
-    y = _match_peak(y, reference=content)
+    y = match_loudness(y, reference=content, sr=sr, ceiling_db=PEAK_CEILING_DB)
     t_phase = time.perf_counter() - t1
     if mono_out:
         y = y[0]
@@ -389,12 +391,3 @@ def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
     if y.shape[-1] >= n:
         return y[..., :n]
     return np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
-
-
-def _match_peak(y: np.ndarray, *, reference: np.ndarray) -> np.ndarray:
-    """Scale to the reference's peak, at most -1 dBFS (output never clips)."""
-    peak = float(np.max(np.abs(y)))
-    if peak == 0.0:
-        return y
-    target = min(float(np.max(np.abs(reference))), PEAK_CEILING)
-    return (y * (target / peak)).astype(np.float32)
