@@ -228,7 +228,7 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
     X_style = to_features(S_style, stft=stft_cfg, features=feat_cfg)
 
     encoder = ShallowEncoder(feat_cfg.n_channels(stft_cfg), enc_cfg).to(device)
-    for what, X, rate in (("content", X_content, sr), ("style", X_style, style_sr)):
+    for what, X in (("content", X_content), ("style", X_style)):
         if X.shape[-1] < encoder.min_frames:
             need = (encoder.min_frames - 1) * stft_cfg.hop_length / stft_cfg.sr
             raise ParameterError(

@@ -125,6 +125,13 @@ def test_logmel_frechet_orders_sine_detune_noise(signals):
     assert d_noise > 20 * d_detuned, (d_detuned, d_noise)
 
 
+def test_logmel_frechet_ignores_loudness(signals):
+    y = signals.vowel(SR, duration=1.0)
+    assert logmel_frechet(y, 0.1 * y, sr=SR) < 1e-6
+    # without the level match, 20 dB of gain costs ~20² dB² per band
+    assert logmel_frechet(y, 0.1 * y, sr=SR, level_db=None) > 64 * 100
+
+
 def test_logmel_errors():
     with pytest.raises(ParameterError, match="n_mels"):
         logmel_frames(np.zeros(2048, np.float32), sr=SR, n_mels=0)

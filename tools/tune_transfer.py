@@ -18,7 +18,7 @@ import sys
 import time
 
 from rtstyle.dsp.metrics import logmel_frechet
-from rtstyle.io.files import load_audio, resample
+from rtstyle.io.files import load_audio, resample, save_audio
 from rtstyle.transfer import DEFAULTS, transfer
 
 
@@ -41,6 +41,7 @@ def main(argv=None) -> int:
                    help="one-factor sweep around the base")
     p.add_argument("--seconds", type=float, default=10.0, help="crop the content to this long")
     p.add_argument("--jsonl", help="append one JSON object per run")
+    p.add_argument("--save-dir", help="also write each run's output here (RUN.wav), to listen or re-score")
     args = p.parse_args(argv)
 
     base = {k: v for k, v in DEFAULTS.items()}
@@ -77,6 +78,9 @@ def main(argv=None) -> int:
         print(f"| {name} | {r.timings['optimisation']:.1f} | {r.timings['phase']:.1f} | "
               f"{row['style_loss_reduction']:.3g} | {row['fd_out_style']:.0f} | "
               f"{row['fd_out_content']:.0f} |", flush=True)
+        if args.save_dir:
+            safe = name.replace("=", "-").replace("/", "_")
+            save_audio(f"{args.save_dir}/{safe}.wav", r.y, sr=sr, overwrite=True)
         if args.jsonl:
             with open(args.jsonl, "a") as fh:
                 fh.write(json.dumps(row) + "\n")

@@ -191,8 +191,18 @@ def frechet_distance(a: np.ndarray, b: np.ndarray, *, eps: float = 1e-6) -> floa
     return max(d2, 0.0)
 
 
-def logmel_frechet(y_a: np.ndarray, y_b: np.ndarray, *, sr: int, n_mels: int = 64) -> float:
+#: The level both signals are brought to before :func:`logmel_frechet` compares them (dBFS RMS).
+LEVEL_DB = -20.0
+
+
+def logmel_frechet(y_a: np.ndarray, y_b: np.ndarray, *, sr: int, n_mels: int = 64,
+                   level_db: float | None = LEVEL_DB) -> float:
     """Fréchet distance between the log-mel frame distributions of two signals.
+
+    Both signals are first scaled to the same RMS level (``level_db``), so the distance measures
+    timbre and texture, not loudness: a constant gain of g dB would otherwise add g² per band
+    (64 g² in all) and swamp everything else (a style reference 10 dB louder than the content
+    would count 6400 dB² before any difference of timbre).
 
     Parameters
     ----------
@@ -204,6 +214,8 @@ def logmel_frechet(y_a: np.ndarray, y_b: np.ndarray, *, sr: int, n_mels: int = 6
     n_mels : int > 0
         Mel bands of :func:`logmel_frames` (its other defaults: ``n_fft=2048``,
         ``hop_length=512``).
+    level_db : float or None
+        RMS level (dBFS) both are scaled to first; ``None`` compares them as they are.
 
     Returns
     -------
@@ -223,9 +235,18 @@ def logmel_frechet(y_a: np.ndarray, y_b: np.ndarray, *, sr: int, n_mels: int = 6
     >>> logmel_frechet(y, y, sr=22050) < 1e-6
     True
     """
+    y_a = valid_audio(y_a, name="y_a")
+    y_b = valid_audio(y_b, name="y_b")
+    if level_db is not None:
+        y_a, y_b = (_at_level(y, level_db) for y in (y_a, y_b))
     fa = logmel_frames(y_a, sr=sr, n_mels=n_mels)
     fb = logmel_frames(y_b, sr=sr, n_mels=n_mels)
     return frechet_distance(fa, fb)
+
+
+def _at_level(y: np.ndarray, level_db: float) -> np.ndarray:
+    level = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    return y if level == 0.0 else (y * (10 ** (level_db / 20) / level)).astype(np.float32)
 
 
 def spectral_convergence(
