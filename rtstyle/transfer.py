@@ -23,7 +23,7 @@ import torch
 from . import _validate as v
 from .config import EncoderConfig, FeatureConfig, StftConfig
 from .dsp.features import MEL_INVERSES, features as to_features, features_to_magnitude
-from .dsp.dynamics import match_loudness
+from .dsp.dynamics import match_loudness, peak_limit
 from .dsp.griffinlim import griffinlim, istft_with_phase
 from .dsp.stft import stft
 from .errors import ParameterError
@@ -281,10 +281,11 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
     else:
         y = griffinlim(S_output, n_iter=phase_iters, momentum=momentum, length=n_proc, seed=seed,
                        device=device, **opts)
-    S_result = np.abs(stft(y, **opts))
-    y = resample(y, orig_sr=stft_cfg.sr, target_sr=sr)
-    y = _fit_length(y, n_out)
-    y = match_loudness(y, reference=content, sr=sr, ceiling_db=PEAK_CEILING_DB)
+    y = match_loudness(y, reference=c, sr=stft_cfg.sr, ceiling_db=PEAK_CEILING_DB)
+    S_result = np.abs(stft(y, **opts))  # what the listener gets, at the processing rate
+    if sr != stft_cfg.sr:
+        y = _fit_length(resample(y, orig_sr=stft_cfg.sr, target_sr=sr), n_out)
+        y = peak_limit(y, sr=sr, ceiling_db=PEAK_CEILING_DB)  # resampling may overshoot a little
     t_phase = time.perf_counter() - t1
     if mono_out:
         y = y[0]
