@@ -20,6 +20,7 @@ import scipy.linalg
 
 from .._validate import positive_float, positive_int, valid_audio
 from ..errors import ParameterError
+from .stft import stft
 
 __all__ = ["logmel_frames", "frechet_distance", "logmel_frechet", "spectral_convergence"]
 
@@ -289,9 +290,9 @@ def spectral_convergence(
 
     Notes
     -----
-    ``|STFT(y)|`` is ``librosa.stft(y, n_fft=n_fft, hop_length=hop_length,
-    win_length=win_length, window="hann", center=True)``, the STFT rtstyle uses everywhere, so
-    ``S`` must come from the same transform. If ``y`` yields more frames than ``S`` has, the
+    ``|STFT(y)|`` is :func:`rtstyle.dsp.stft.stft` (librosa's conventions: periodic Hann,
+    centred frames), the STFT rtstyle uses everywhere, so ``S`` must come from the same
+    transform. If ``y`` yields more frames than ``S`` has, the
     extra frames are dropped; if fewer, the missing ones count as zeros (they add ``S``'s
     energy there to the error).
 
@@ -331,12 +332,7 @@ def spectral_convergence(
     if den == 0.0:
         raise ParameterError("S is all zeros; spectral convergence is undefined")
 
-    X = np.abs(
-        librosa.stft(
-            y, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window="hann",
-            center=True,
-        )
-    ).astype(np.float64)
+    X = np.abs(stft(y.astype(np.float64), n_fft=n_fft, hop_length=hop_length, win_length=win_length))
     frames = S.shape[-1]
     if X.shape[-1] >= frames:
         X = X[..., :frames]
