@@ -1,7 +1,9 @@
 """rtstyle: real-time audio style transfer.
 
-The public API is imported lazily so that ``import rtstyle`` (and the CLI's ``--help``) stay
-fast and never load torch or an audio device until asked.
+``import rtstyle`` stays light (numpy only): the file functions are imported on first use, and
+the modules whose public function shares their name (``rtstyle.transfer``) import their heavy
+dependencies inside that function. Those functions are bound here eagerly, because a lazy
+attribute would be replaced by the submodule as soon as anything imports ``rtstyle.transfer``.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ __version__ = "0.1.0"
 
 __all__ = ["load_audio", "save_audio", "transfer", "__version__"]
 
+from .transfer import transfer  # noqa: E402  (after __version__: the CLI reads it)
+
 _LAZY = {
     "load_audio": ("rtstyle.io.files", "load_audio"),
     "save_audio": ("rtstyle.io.files", "save_audio"),
-    "transfer": ("rtstyle.transfer", "transfer"),
 }
 
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from . import _validate as v
 from .errors import ParameterError
 
-__all__ = ["StftConfig", "FeatureConfig", "EncoderConfig", "FEATURE_KINDS", "ACTIVATIONS", "POOLS"]
+__all__ = ["StftConfig", "FeatureConfig", "EncoderConfig", "FEATURE_KINDS", "ACTIVATIONS", "POOLS",
+           "MEL_INVERSES"]
 
 FEATURE_KINDS = ("stft", "mel", "mfcc")
 ACTIVATIONS = ("relu", "tanh")
 POOLS = ("none", "max", "avg")
+MEL_INVERSES = ("pinv", "nnls")
 
 
 class _Dict:

@@ -18,19 +18,14 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from . import _validate as v
-from .config import EncoderConfig, FeatureConfig, StftConfig
-from .dsp.features import MEL_INVERSES, features as to_features, features_to_magnitude
-from .dsp.dynamics import match_loudness, peak_limit
-from .dsp.griffinlim import griffinlim, istft_with_phase
-from .dsp.stft import stft
+from .config import MEL_INVERSES, EncoderConfig, FeatureConfig, StftConfig
 from .errors import ParameterError
-from .io.files import resample
-from .nn.device import resolve_device
-from .nn.encoder import ShallowEncoder
-from .nn.losses import StyleContentLoss
+
+# torch, librosa, soundfile and the DSP are imported inside transfer(): `import rtstyle` binds
+# rtstyle.transfer to this module's function eagerly (a lazy attribute would be replaced by the
+# submodule the first time anything imports rtstyle.transfer), so this module must stay light.
 
 __all__ = ["transfer", "TransferResult", "OPTIMIZERS", "INITS", "PHASES", "CONTENT_LOSSES", "DEFAULTS"]
 
@@ -181,6 +176,17 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
     ModelError
         Unreadable perceptual weights.
     """
+    import torch
+
+    from .dsp.dynamics import match_loudness, peak_limit
+    from .dsp.features import features as to_features, features_to_magnitude
+    from .dsp.griffinlim import griffinlim, istft_with_phase
+    from .dsp.stft import stft
+    from .io.files import resample
+    from .nn.device import resolve_device
+    from .nn.encoder import ShallowEncoder
+    from .nn.losses import StyleContentLoss
+
     t_start = time.perf_counter()
     content = v.valid_audio(content, name="content")
     style = v.valid_audio(style, name="style")
@@ -309,6 +315,8 @@ def _optimise(evaluate, x: torch.Tensor, *, optimizer: str, iterations: int, lr:
     improve the loss. ``adam`` is torch's Adam. History entry ``i`` is the loss after ``i``
     iterations (entry 0: the start).
     """
+    import torch
+
     t0 = time.perf_counter()
     history = []
     bar = _progress(iterations, progress)

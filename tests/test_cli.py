@@ -117,12 +117,11 @@ def test_bad_flags(clips, tmp_path, args, needle):
 def test_ctrl_c_leaves_no_file(clips, tmp_path, monkeypatch, capsys):
     c, s = clips
     out = tmp_path / "out.wav"
-    import rtstyle.transfer
-
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rtstyle.transfer, "transfer", interrupted)
+    # rtstyle.transfer is the function; its module is in sys.modules under the same name.
+    monkeypatch.setattr(sys.modules["rtstyle.transfer"], "transfer", interrupted)
     assert cli.main(["transfer", str(c), str(s), "-o", str(out), *FAST]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["organ.flac", "voice.wav"]
@@ -142,6 +141,13 @@ def test_error_while_writing_leaves_no_partial_file(clips, tmp_path, monkeypatch
     monkeypatch.setattr(soundfile.SoundFile, "write", broken)
     assert cli.main(["transfer", str(c), str(s), "-o", str(out), *FAST]) == 130
     assert sorted(os.listdir(tmp_path)) == ["organ.flac", "voice.wav"]
+
+
+def test_api_functions_survive_submodule_imports():
+    code = ("import rtstyle.transfer, rtstyle.io.files, rtstyle; "
+            "print(callable(rtstyle.transfer), callable(rtstyle.load_audio))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.split() == ["True", "True"]
 
 
 def test_import_rtstyle_is_light():

@@ -32,12 +32,11 @@ import scipy.fft
 import torch
 
 from .._validate import one_of
-from ..config import FeatureConfig, StftConfig
+from ..config import MEL_INVERSES, FeatureConfig, StftConfig
 from ..errors import ParameterError
 
 __all__ = ["mel_basis", "dct_basis", "features", "features_to_magnitude", "MEL_INVERSES"]
 
-MEL_INVERSES = ("nnls", "pinv")
 
 
 @functools.lru_cache(maxsize=16)
