@@ -154,3 +154,11 @@ def test_import_rtstyle_is_light():
     code = "import sys, rtstyle; print('torch' in sys.modules, 'librosa' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_stream_imports_without_audio_or_midi_libraries():
+    # DESIGN: rtstyle.stream must import with sounddevice and rtmidi absent.
+    code = ("import sys; sys.modules['sounddevice'] = None; sys.modules['rtmidi'] = None; "
+            "import rtstyle.stream; print(rtstyle.stream.Streamer.__name__)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stdout.split() == ["Streamer"], p.stderr

@@ -1,0 +1,255 @@
+"""The live engine: :class:`Streamer`, audio in, stylised audio out, one hop at a time.
+
+Chain per channel: :class:`~rtstyle.stream.analysis.StreamingSTFT` (centred periodic-Hann
+frames) → target magnitude (``model=None``: the input's own magnitude, the identity transform) →
+:class:`~rtstyle.dsp.phase_stream.StreamingPhase` (RTISI-LA + fast Griffin-Lim) → output stage.
+
+Latency (samples, exact): ``latency = n_fft + (lookahead - 1) * hop_length``. It is the analysis
+delay ``n_fft // 2`` (frame ``t``, centred at ``t * hop``, is complete ``n_fft // 2`` samples
+later) plus StreamingPhase's ``n_fft // 2 + lookahead * hop``, minus one hop: StreamingPhase's
+output clock already counts the hop it returns with the frame that completes it, so the
+``hop`` samples returned when frame ``t`` arrives are the stream's samples up to the input count
+at that moment. Hence, after every completed hop, samples out == samples in, and input sample
+``t`` comes out at output sample ``t + latency``, whatever the block sizes. Between hop
+boundaries ``feed`` returns nothing new (a live caller buffers up to one hop).
+
+Examples: sr=22050, n_fft=1024, hop=256, lookahead=1 → 1024 samples (46.4 ms);
+sr=48000, n_fft=512, hop=128, lookahead=1 → 512 samples (10.7 ms).
+
+Output stage: for now a transparent safety clip at the DESIGN ceiling (−0.1 dBFS): samples whose
+magnitude exceeds it are clipped to it and counted in :attr:`Streamer.clipped_samples`; below the
+ceiling the output is untouched. (The mixer and a look-ahead limiter come with the transform nets;
+a look-ahead limiter would add its look-ahead to ``latency``.)
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .._validate import nonnegative_int, one_of, positive_int
+from ..dsp.phase_stream import MAX_LOOKAHEAD, PHASE_INITS, StreamingPhase
+from ..dsp.stft import resolve_stft
+from ..errors import ParameterError
+from .analysis import StreamingSTFT
+
+__all__ = ["Streamer", "process", "CEILING_DBFS"]
+
+#: Output ceiling of every output stage (DESIGN.md, Units).
+CEILING_DBFS = -0.1
+_CEILING = float(10.0 ** (CEILING_DBFS / 20.0))
+
+
+class Streamer:
+    """Streaming style transfer (identity transform for now) with an exact, known latency.
+
+    Parameters
+    ----------
+    model : None
+        ``None``: identity (the target magnitude is the input's). Models come later; anything
+        else raises :class:`ParameterError`.
+    sr : int > 0
+        Sample rate (Hz); used for reporting latency in ms and by models.
+    n_fft : int > 0, even
+        Window and FFT size (periodic Hann).
+    hop_length : int > 0
+        Must divide ``n_fft`` with ``n_fft // hop_length >= 2``.
+    lookahead : int in 0..3
+        Frames of look-ahead of the phase reconstruction (one hop of latency each).
+    phase_iters : int >= 0
+        Fast Griffin-Lim projections per hop.
+    phase_init : {'input', 'rtpghi', 'random'}
+        Initial phase of each new frame (see :class:`~rtstyle.dsp.phase_stream.StreamingPhase`).
+    momentum : float in [0, 1)
+        Fast Griffin-Lim inertia.
+    channels : int > 0
+        Channels of the stream; each has its own state (random draws are shared).
+    device : str
+        Where a model would run ('cpu', 'cuda', 'cuda:N'); unused by the identity transform.
+
+    Attributes
+    ----------
+    latency : int
+        Samples; see the module docstring.
+    nonfinite_samples : int
+        NaN/Inf input samples replaced by zeros since the last :meth:`reset`.
+    clipped_samples : int
+        Output samples clipped to the −0.1 dBFS ceiling since the last :meth:`reset`.
+    """
+
+    def __init__(self, model=None, *, sr: int, n_fft: int = 1024, hop_length: int = 256,
+                 lookahead: int = 1, phase_iters: int = 4, phase_init: str = "input",
+                 momentum: float = 0.99, channels: int = 1, device: str = "cpu"):
+        if model is not None:
+            raise ParameterError(
+                f"model={model!r}: only model=None (the identity transform) is supported yet")
+        self.model = None
+        self.sr = positive_int(sr, "sr")
+        n_fft, hop_length, _ = resolve_stft(n_fft, hop_length, None)
+        if n_fft % 2:
+            raise ParameterError(f"n_fft={n_fft} must be even")
+        if n_fft % hop_length or n_fft // hop_length < 2:
+            raise ParameterError(
+                f"hop_length={hop_length} must divide n_fft={n_fft} with n_fft / hop_length >= 2")
+        self.n_fft, self.hop_length = n_fft, hop_length
+        self.lookahead = nonnegative_int(lookahead, "lookahead")
+        if self.lookahead > MAX_LOOKAHEAD:
+            raise ParameterError(f"lookahead={lookahead} must lie in 0..{MAX_LOOKAHEAD}")
+        self.phase_iters = nonnegative_int(phase_iters, "phase_iters")
+        self.phase_init = one_of(phase_init, PHASE_INITS, "phase_init")
+        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) \
+                or not 0 <= float(momentum) < 1:
+            raise ParameterError(f"momentum={momentum!r} must be a number in [0, 1)")
+        self.momentum = float(momentum)
+        self.channels = positive_int(channels, "channels")
+        if not isinstance(device, str) or device.split(":", 1)[0] not in ("cpu", "cuda"):
+            raise ParameterError(f"device={device!r} must be 'cpu', 'cuda' or 'cuda:N'")
+        self.device = device
+        self._stft = StreamingSTFT(n_fft=n_fft, hop_length=hop_length, channels=self.channels)
+        self._phase = StreamingPhase(n_fft=n_fft, hop_length=hop_length, lookahead=self.lookahead,
+                                     n_iter=self.phase_iters, momentum=self.momentum,
+                                     init=self.phase_init, channels=self.channels)
+        # Zeros that put StreamingPhase's output on the input's sample clock (module docstring).
+        self._pre = n_fft // 2 - hop_length
+        self.reset()
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def latency(self) -> int:
+        """End-to-end engine latency in samples: ``n_fft + (lookahead - 1) * hop_length``."""
+        return self._stft.delay + self._phase.latency - self.hop_length
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000.0 * self.latency / self.sr
+
+    def reset(self) -> None:
+        """Clear the stream state (buffers re-allocated), keep the parameters."""
+        self._stft.reset()
+        self._phase.reset()
+        self._n_in = 0
+        self._n_out = 0
+        self.nonfinite_samples = 0
+        self.clipped_samples = 0
+
+    def feed(self, block: np.ndarray) -> np.ndarray:
+        """Take any number of samples; return the output that is ready (same layout).
+
+        Parameters
+        ----------
+        block : np.ndarray [shape=(n,) or (channels, n)], floating point
+            ``(n,)`` only for a one-channel stream. NaN/Inf samples become zeros (counted).
+
+        Returns
+        -------
+        y : np.ndarray [shape=(m,) or (channels, m), dtype=float32]
+            ``m`` is a multiple of ``hop_length`` (0 between hop boundaries), except that the first
+            non-empty return also carries ``n_fft // 2 - hop_length`` leading zeros.
+        """
+        mono, x = self._check(block)
+        self._n_in += x.shape[1]
+        D = self._stft.feed(x)
+        return self._emit(self._run(D), mono)
+
+    def flush(self) -> np.ndarray:
+        """Finish the stream: return the tail, so that all output == input length + latency.
+
+        The input is continued by ``n_fft // 2`` zeros (the centred STFT's padding), every frame
+        left is committed and the output is cut at ``input length + latency`` samples. Nothing fed:
+        an empty array. The layout is that of the last :meth:`feed` (mono if it was ``(n,)``).
+        The stream is reset afterwards (the counters are kept until the next :meth:`reset`).
+        """
+        mono, C = self._mono, self.channels
+        if self._n_in == 0:
+            self._stft.reset()
+            self._phase.reset()
+            out = np.zeros((C, 0), np.float32)
+            return out[0] if mono else out
+        D = self._stft.feed(np.zeros((C, self.n_fft // 2)))
+        parts = [self._run(D), self._phase.flush()]
+        if self._n_out == 0:
+            parts.insert(0, np.zeros((C, self._pre), np.float32))
+        y = np.concatenate(parts, axis=1)
+        y = y[:, : self._n_in + self.latency - self._n_out]
+        out = self._out_stage(y)
+        nonfinite, clipped = self.nonfinite_samples, self.clipped_samples
+        self.reset()
+        self.nonfinite_samples, self.clipped_samples = nonfinite, clipped
+        return out[0] if mono else out
+
+    # ------------------------------------------------------------------ internals
+    _mono = False
+
+    def _check(self, block):
+        if not isinstance(block, np.ndarray):
+            raise ParameterError(f"block must be a numpy.ndarray, got {type(block).__name__}")
+        if not np.issubdtype(block.dtype, np.floating):
+            raise ParameterError(f"block must be floating-point audio, got dtype={block.dtype}")
+        if block.ndim == 1:
+            if self.channels != 1:
+                raise ParameterError(
+                    f"block.shape={block.shape}: expected {self.channels} channels "
+                    f"(shape ({self.channels}, n)), got a mono (n,) block")
+            mono, x = True, block[None]
+        elif block.ndim == 2:
+            if block.shape[0] != self.channels:
+                raise ParameterError(
+                    f"block.shape={block.shape}: expected {self.channels} channels, "
+                    f"got {block.shape[0]} (audio is channel-first: (channels, n))")
+            mono, x = False, block
+        else:
+            raise ParameterError(
+                f"block must have shape (n,) or (channels, n), got block.shape={block.shape}")
+        self._mono = mono
+        x = np.array(x, dtype=np.float64)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            self.nonfinite_samples += int(bad.sum())
+            x[bad] = 0.0
+        return mono, x
+
+    def _run(self, D: np.ndarray) -> np.ndarray:
+        """Frames → target magnitudes (identity) → phase reconstruction → samples."""
+        S = np.abs(D)
+        return self._phase.feed(S, D)
+
+    def _emit(self, y: np.ndarray, mono: bool) -> np.ndarray:
+        if y.shape[1] and self._n_out == 0:
+            y = np.concatenate([np.zeros((self.channels, self._pre), np.float32), y], axis=1)
+        out = self._out_stage(y)
+        return out[0] if mono else out
+
+    def _out_stage(self, y: np.ndarray) -> np.ndarray:
+        """Safety stage: never NaN, transparent below the ceiling, clip (counted) above it."""
+        self._n_out += y.shape[1]
+        y = np.nan_to_num(np.asarray(y, np.float32), nan=0.0, posinf=_CEILING, neginf=-_CEILING)
+        over = np.abs(y) > _CEILING
+        if over.any():
+            self.clipped_samples += int(over.sum())
+            np.clip(y, -_CEILING, _CEILING, out=y)
+        return y
+
+
+def process(y: np.ndarray, *, sr: int, **kw) -> np.ndarray:
+    """Offline helper: the whole of ``y`` through a :class:`Streamer`, aligned with ``y``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,) or (channels, n)], floating point
+    sr : int
+    **kw
+        The other keyword arguments of :class:`Streamer` (not ``channels``: taken from ``y``).
+
+    Returns
+    -------
+    out : np.ndarray, same shape as ``y``, float32
+        The stream's output with the latency removed (``out[t]`` carries ``y[t]``).
+    """
+    if not isinstance(y, np.ndarray) or y.ndim not in (1, 2):
+        raise ParameterError("y must be a numpy.ndarray of shape (n,) or (channels, n)")
+    if "channels" in kw:
+        raise ParameterError("process() takes the channels from y.shape; do not pass channels")
+    st = Streamer(sr=sr, channels=1 if y.ndim == 1 else y.shape[0], **kw)
+    out = np.concatenate([st.feed(y), st.flush()], axis=-1)
+    return out[..., st.latency: st.latency + y.shape[-1]]
