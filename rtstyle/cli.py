@@ -192,6 +192,110 @@ def _run_transfer(args) -> int:
     return 0
 
 
+def _add_render(sub) -> None:
+    from .render import DEFAULTS as D, PHASE_INITS, STYLES
+
+    p = sub.add_parser(
+        "render",
+        help="file to file through the live streaming engine",
+        formatter_class=_Formatter,
+        description=textwrap.dedent("""\
+            Run IN through the live engine (the Streamer), fed --block-size samples at a time
+            exactly as a sound card would deliver them, at the file's own rate and with its
+            channels. By default OUT is aligned with IN and of its length (the engine latency
+            removed); --keep-latency writes exactly what live would play (IN sample t at OUT
+            sample t + latency).
+            """),
+        epilog=textwrap.dedent("""\
+            examples:
+              rtstyle render examples/speech.flac -o out/speech_id.wav
+              rtstyle render voice.wav -o live.wav --keep-latency --block-size 128
+              rtstyle render voice.wav -o out.wav --phase-init rtpghi --lookahead 3 \\
+                  --report out.json
+            """),
+    )
+    p.add_argument("input", help="audio file to render")
+    p.add_argument("-o", "--output", required=True,
+                   help="output audio file (format from its extension)")
+    g = p.add_argument_group("style and engine")
+    g.add_argument("--style", default=D["style"], metavar=_choices(STYLES),
+                   help="style (trained styles come with a later release)")
+    g.add_argument("--block-size", type=int, default=D["block_size"], metavar="N",
+                   help="samples per engine call, as a live callback delivers them")
+    g.add_argument("--n-fft", type=int, default=D["n_fft"], metavar="N",
+                   help="FFT size (periodic Hann window)")
+    g.add_argument("--hop-length", type=int, default=D["hop_length"], metavar="N",
+                   help="STFT hop in samples; divides --n-fft")
+    g.add_argument("--lookahead", type=int, default=D["lookahead"], metavar="N",
+                   help="phase look-ahead in frames, 0..3 (one hop of latency each)")
+    g.add_argument("--phase-init", choices=PHASE_INITS, default=D["phase_init"],
+                   help="initial phase of each new frame")
+    g.add_argument("--phase-iters", type=int, default=D["phase_iters"], metavar="N",
+                   help="fast Griffin-Lim projections per hop")
+    g.add_argument("--momentum", type=float, default=D["momentum"], metavar="X",
+                   help="fast Griffin-Lim momentum, in [0, 1)")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--keep-latency", action="store_true",
+                   help="write what live would play: IN length + latency samples")
+    g.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    g.add_argument("--report", metavar="FILE.json",
+                   help="settings, latency, real-time factor, spectral convergence, peak")
+    _common(p)
+    p.set_defaults(func=_run_render)
+
+
+def _run_render(args) -> int:
+    import json
+    import pathlib
+
+    import soundfile as sf
+
+    from .errors import ParameterError
+    from .io.files import (format_and_subtype, atomic_output, check_output_path, load_audio,
+                           save_audio)
+    from .render import render
+
+    outputs = [o for o in (args.output, args.report) if o]
+    if len({str(pathlib.Path(o).resolve()) for o in outputs}) != len(outputs):
+        raise ParameterError("--output and --report must be different files")
+    # Fail before processing, not after: output paths and the output's file type.
+    for o in outputs:
+        check_output_path(o, overwrite=args.overwrite, protect=[args.input])
+    fmt, _ = format_and_subtype(str(args.output), None, None)
+
+    y, sr = load_audio(args.input)
+    info_in = sf.info(str(args.input))
+    # Keep the input's sample format where the output's file type has it (else its default).
+    keep = info_in.format == fmt and sf.check_format(fmt, info_in.subtype)
+    subtype = info_in.subtype if keep else None
+    log.debug("input %s: %.2f s at %d Hz, %d channel(s), %s", args.input, y.shape[-1] / sr, sr,
+              1 if y.ndim == 1 else y.shape[0], info_in.subtype)
+    out, info = render(
+        y, sr=sr, style=args.style, block_size=args.block_size, n_fft=args.n_fft,
+        hop_length=args.hop_length, lookahead=args.lookahead, phase_iters=args.phase_iters,
+        phase_init=args.phase_init, momentum=args.momentum, keep_latency=args.keep_latency,
+    )
+    save_audio(args.output, out, sr=sr, subtype=subtype, overwrite=args.overwrite,
+               protect=[args.input])
+    if args.report:
+        report = {
+            "input": str(args.input), "output": str(args.output), "sr": sr, "model_sr": sr,
+            "n_fft": args.n_fft, "hop_length": args.hop_length, **info, "styles": [args.style],
+            "block_size": args.block_size, "lookahead": args.lookahead,
+            "phase_init": args.phase_init, "phase_iters": args.phase_iters,
+            "momentum": args.momentum, "keep_latency": args.keep_latency,
+            "rtstyle_version": __version__,
+        }
+        with atomic_output(args.report, overwrite=args.overwrite, protect=[args.input]) as tmp:
+            tmp.write_text(json.dumps(report, indent=1) + "\n")
+    if not args.quiet:
+        sc = "n/a (silent input)" if info["sc_db"] is None else f"{info['sc_db']:.1f} dB"
+        print(f"wrote {args.output} ({out.shape[-1] / sr:.2f} s at {sr} Hz): latency "
+              f"{info['latency_samples']} samples ({info['latency_ms']:.1f} ms"
+              f"{', kept' if args.keep_latency else ', removed'}), rtf {info['rtf']:.3f}, SC {sc}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rtstyle", formatter_class=_Formatter,
@@ -203,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_transfer(sub)
+    _add_render(sub)
     return parser
 
 

@@ -33,6 +33,7 @@ from ..errors import AudioFileError, ParameterError
 
 __all__ = [
     "resample",
+    "format_and_subtype",
     "load_audio",
     "save_audio",
     "audio_info",
@@ -439,7 +440,7 @@ def save_audio(path, y, *, sr, subtype=None, format=None, overwrite=False, prote
         )
     sr = positive_int(sr, "sr")
     name = _path_name(path)
-    fmt, subtype = _format_and_subtype(name, format, subtype)
+    fmt, subtype = format_and_subtype(name, format, subtype)
     channels = 1 if y.ndim == 1 else y.shape[0]
     frames = y.reshape(channels, -1).T  # (n, channels), soundfile's order
 
@@ -470,7 +471,12 @@ def _path_name(path) -> str:
         raise ParameterError(f"path={path!r} must be a str or os.PathLike") from None
 
 
-def _format_and_subtype(name: str, format, subtype) -> tuple[str, str]:
+def format_and_subtype(name: str, format, subtype) -> tuple[str, str]:
+    """The soundfile format and subtype an output named ``name`` gets (checked, not written).
+
+    ``format`` and ``subtype`` override the extension and soundfile's default subtype; an
+    unknown extension or an impossible pair raises ParameterError naming them.
+    """
     formats = sf.available_formats()
     default_subtype = None
     if format is not None:

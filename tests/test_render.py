@@ -1,0 +1,213 @@
+"""`rtstyle.render` and `rtstyle render`: the live engine file to file, aligned or as played."""
+
+import inspect
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import rtstyle
+from conftest import SR, chirp, speechlike
+from rtstyle import cli
+from rtstyle.errors import ParameterError
+from rtstyle.render import DEFAULTS, PHASE_INITS, render
+
+N_FFT, HOP = 512, 128  # latency n_fft + (lookahead - 1) * hop = 512 samples at lookahead 1
+LAT = N_FFT
+
+
+def signal(duration=0.5):
+    return speechlike(SR, duration=duration)
+
+
+def main(capsys, *args):
+    """The CLI in-process (no interpreter start): exit status, stdout, stderr."""
+    try:
+        code = cli.main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def wav(tmp_path):
+    """A mono FLOAT wav (no quantisation to hide differences)."""
+    path = tmp_path / "in.wav"
+    sf.write(path, signal(), SR, subtype="FLOAT")
+    return path
+
+
+# ---------------------------------------------------------------------------------------- API
+
+
+def test_block_size_does_not_matter():
+    y = signal()
+    ref, _ = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP, block_size=y.shape[-1])
+    for block_size in (1, 64, 65, 4096):
+        out, _ = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP, block_size=block_size)
+        assert np.max(np.abs(out - ref)) <= 1e-5, block_size
+
+
+def test_identity_reproduces_the_input_aligned():
+    y = chirp(SR, duration=0.5)
+    out, info = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP)
+    assert out.shape == y.shape and out.dtype == np.float32
+    assert np.max(np.abs(out - y)) <= 1e-4
+    assert info["latency_samples"] == LAT
+    assert info["latency_ms"] == pytest.approx(1000 * LAT / SR)
+    assert info["duration_s"] == pytest.approx(y.shape[-1] / SR)
+    assert info["sc_db"] < -60
+    assert info["peak_dbfs"] == pytest.approx(20 * np.log10(np.max(np.abs(y))), abs=1e-3)
+    assert 0 < info["rtf"] < 10
+
+
+def test_keep_latency_is_what_live_plays():
+    y = chirp(SR, duration=0.5)
+    out, info = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP, lookahead=2, keep_latency=True)
+    lat = info["latency_samples"]
+    assert lat == N_FFT + HOP
+    assert out.shape == (y.shape[-1] + lat,)
+    assert np.max(np.abs(out[:lat])) <= 1e-4  # nothing before the latency
+    assert np.max(np.abs(out[lat:] - y)) <= 1e-4  # input sample t at output sample t + latency
+
+
+def test_stereo_channels_kept():
+    y = np.stack([signal(), 0.5 * chirp(SR, duration=0.5)])
+    out, info = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP, block_size=100)
+    assert out.shape == y.shape
+    assert np.max(np.abs(out - y)) <= 1e-4
+
+
+def test_silence_has_no_sc_and_no_peak():
+    out, info = render(np.zeros(4000, np.float32), sr=SR, n_fft=N_FFT, hop_length=HOP)
+    assert not out.any() and info["sc_db"] is None and info["peak_dbfs"] is None
+
+
+@pytest.mark.parametrize("kw, needle", [
+    ({"style": "organ"}, "later release"),
+    ({"block_size": 0}, "block_size=0"),
+    ({"lookahead": 7}, "lookahead=7"),
+    ({"phase_init": "zero"}, "phase_init"),
+    ({"momentum": 1.0}, "momentum=1.0"),
+    ({"hop_length": 300}, "hop_length=300"),
+    ({"keep_latency": "yes"}, "keep_latency"),
+])
+def test_bad_parameters_name_the_value(kw, needle):
+    with pytest.raises(ParameterError, match=needle):
+        render(signal(0.1), sr=SR, **kw)
+
+
+def test_defaults_and_choices_match_the_engine():
+    from rtstyle.dsp.phase_stream import PHASE_INITS as ENGINE_INITS
+
+    assert PHASE_INITS == ENGINE_INITS
+    params = inspect.signature(render).parameters
+    assert DEFAULTS == {k: params[k].default for k in DEFAULTS}
+
+
+def test_api_functions_survive_submodule_imports():
+    code = ("import rtstyle.render, rtstyle.transfer, rtstyle; "
+            "print(callable(rtstyle.render), callable(rtstyle.transfer))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stdout.split() == ["True", "True"], p.stderr
+    assert rtstyle.render is render
+
+
+# ---------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_block_sizes_give_the_same_file(wav, tmp_path, capsys):
+    files = []
+    for block_size in (64, 4096):
+        out = tmp_path / f"out{block_size}.wav"
+        code, _, err = main(capsys, "render", wav, "-o", out, "--block-size", block_size,
+                            "--n-fft", N_FFT, "--hop-length", HOP, "-q")
+        assert code == 0, err
+        files.append(sf.read(out, dtype="float32"))
+    (a, sr_a), (b, sr_b) = files
+    assert sf.info(tmp_path / "out64.wav").subtype == "FLOAT"  # the input's subtype kept
+    assert sr_a == sr_b == SR and a.shape == b.shape == (signal().shape[-1],)
+    assert np.max(np.abs(a - b)) <= 1e-5
+
+
+def test_cli_keep_latency_and_summary_line(wav, tmp_path, capsys):
+    out = tmp_path / "live.wav"
+    code, stdout, err = main(capsys, "render", wav, "-o", out, "--keep-latency",
+                             "--n-fft", N_FFT, "--hop-length", HOP)
+    assert code == 0, err
+    assert len(stdout.splitlines()) == 1 and "latency 512 samples" in stdout and err == ""
+    y, _ = sf.read(wav, dtype="float32")
+    z, _ = sf.read(out, dtype="float32")
+    assert z.shape == (y.shape[0] + LAT,)
+    assert np.max(np.abs(z[LAT:] - y)) <= 1e-4
+
+
+def test_cli_stereo_in_stereo_out(tmp_path, capsys):
+    src, out = tmp_path / "st.flac", tmp_path / "st_out.flac"
+    y = np.stack([signal(), 0.5 * chirp(SR, duration=0.5)])
+    sf.write(src, y.T, SR, subtype="PCM_24")
+    code, _, err = main(capsys, "render", src, "-o", out, "-q")
+    assert code == 0, err
+    z, sr = sf.read(out, always_2d=True)
+    assert sr == SR and z.shape == (y.shape[-1], 2) and sf.info(out).subtype == "PCM_24"
+    assert np.max(np.abs(z.T - y)) <= 1e-4  # 24-bit input and output
+
+
+def test_cli_report(wav, tmp_path, capsys):
+    out, rep = tmp_path / "out.wav", tmp_path / "r.json"
+    code, _, err = main(capsys, "render", wav, "-o", out, "--report", rep, "-q",
+                        "--phase-init", "rtpghi", "--lookahead", "2")
+    assert code == 0, err
+    r = json.loads(rep.read_text())
+    keys = {"input", "output", "sr", "model_sr", "n_fft", "hop_length", "latency_samples",
+            "latency_ms", "rtf", "sc_db", "duration_s", "peak_dbfs", "styles"}
+    assert keys <= r.keys()
+    assert r["input"] == str(wav) and r["output"] == str(out)
+    assert r["sr"] == r["model_sr"] == SR and (r["n_fft"], r["hop_length"]) == (1024, 256)
+    assert r["latency_samples"] == 1024 + 256
+    assert r["latency_ms"] == pytest.approx(1000 * 1280 / SR)
+    assert r["duration_s"] == pytest.approx(0.5) and r["rtf"] > 0
+    assert -60 < r["sc_db"] < 0  # rtpghi: a real reconstruction, not a copy of the input phase
+    assert -20 < r["peak_dbfs"] <= -0.1 and r["styles"] == ["identity"]
+
+
+def _one_line_error(code, out, err, needle):
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(("rtstyle: error:", "rtstyle render: error:")), err
+    assert needle in err, err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--lookahead", "7"], "lookahead=7"),
+    (["--style", "organ"], "later release"),
+    (["--hop-length", "300"], "hop_length=300"),
+    (["--phase-init", "zero"], "invalid choice"),
+])
+def test_cli_bad_flags(wav, tmp_path, capsys, args, needle):
+    _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "out.wav", *args), needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]  # no file left
+
+
+def test_cli_bad_paths(wav, tmp_path, capsys):
+    _one_line_error(*main(capsys, "render", tmp_path / "missing.wav", "-o", tmp_path / "o.wav"),
+                    "missing.wav")
+    _one_line_error(*main(capsys, "render", wav, "-o", wav, "--overwrite"), "input file")
+    _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "o.xyz"), "unknown audio file")
+    rep = tmp_path / "r.json"
+    rep.write_text("keep")
+    _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "o.wav", "--report", rep),
+                    "exists")
+    assert rep.read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "r.json"]  # no file left
+    before = wav.read_bytes()
+    existing = tmp_path / "o.wav"
+    existing.write_bytes(b"old")
+    _one_line_error(*main(capsys, "render", wav, "-o", existing), "--overwrite")
+    assert existing.read_bytes() == b"old" and wav.read_bytes() == before
+    code, _, err = main(capsys, "render", wav, "-o", existing, "--overwrite", "-q")
+    assert code == 0 and sf.info(existing).frames == signal().shape[-1], err
