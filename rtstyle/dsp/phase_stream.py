@@ -33,7 +33,7 @@ from ..errors import ParameterError
 from . import _phase_kernels as _k
 from .stft import resolve_stft, window
 
-__all__ = ["StreamingPhase", "process", "PHASE_INITS", "MAX_LOOKAHEAD"]
+__all__ = ["StreamingPhase", "process", "stream_sizes", "PHASE_INITS", "MAX_LOOKAHEAD"]
 
 PHASE_INITS = ("input", "rtpghi", "random")
 MAX_LOOKAHEAD = 3
@@ -45,6 +45,17 @@ _PGHI_TOL = 1e-5
 _EPS = 1e-16
 #: Overlap-add normaliser floor: only exact zeros of the window (its first sample) are skipped.
 _TINY = 1e-30
+
+
+def stream_sizes(n_fft: int, hop_length: int) -> tuple[int, int]:
+    """Validate streaming STFT sizes: ``n_fft`` even, ``hop_length`` dividing it, redundancy >= 2."""
+    n_fft, hop_length, _ = resolve_stft(n_fft, hop_length, None)
+    if n_fft % 2:
+        raise ParameterError(f"n_fft={n_fft} must be even")
+    if n_fft % hop_length or n_fft // hop_length < 2:
+        raise ParameterError(
+            f"hop_length={hop_length} must divide n_fft={n_fft} with n_fft / hop_length >= 2")
+    return n_fft, hop_length
 
 
 class StreamingPhase:
@@ -84,12 +95,7 @@ class StreamingPhase:
 
     def __init__(self, *, n_fft: int, hop_length: int, lookahead: int = 1, n_iter: int = 4,
                  momentum: float = 0.99, init: str = "input", channels: int = 1, seed: int = 0):
-        n_fft, hop_length, _ = resolve_stft(n_fft, hop_length, None)
-        if n_fft % 2:
-            raise ParameterError(f"n_fft={n_fft} must be even")
-        if n_fft % hop_length or n_fft // hop_length < 2:
-            raise ParameterError(
-                f"hop_length={hop_length} must divide n_fft={n_fft} with n_fft / hop_length >= 2")
+        n_fft, hop_length = stream_sizes(n_fft, hop_length)
         lookahead = nonnegative_int(lookahead, "lookahead")
         if lookahead > MAX_LOOKAHEAD:
             raise ParameterError(f"lookahead={lookahead} must lie in 0..{MAX_LOOKAHEAD}")

@@ -29,8 +29,7 @@ import numbers
 import numpy as np
 
 from .._validate import nonnegative_int, one_of, positive_int
-from ..dsp.phase_stream import MAX_LOOKAHEAD, PHASE_INITS, StreamingPhase
-from ..dsp.stft import resolve_stft
+from ..dsp.phase_stream import MAX_LOOKAHEAD, PHASE_INITS, StreamingPhase, stream_sizes
 from ..errors import ParameterError
 from .analysis import StreamingSTFT
 
@@ -86,12 +85,7 @@ class Streamer:
                 f"model={model!r}: only model=None (the identity transform) is supported yet")
         self.model = None
         self.sr = positive_int(sr, "sr")
-        n_fft, hop_length, _ = resolve_stft(n_fft, hop_length, None)
-        if n_fft % 2:
-            raise ParameterError(f"n_fft={n_fft} must be even")
-        if n_fft % hop_length or n_fft // hop_length < 2:
-            raise ParameterError(
-                f"hop_length={hop_length} must divide n_fft={n_fft} with n_fft / hop_length >= 2")
+        n_fft, hop_length = stream_sizes(n_fft, hop_length)
         self.n_fft, self.hop_length = n_fft, hop_length
         self.lookahead = nonnegative_int(lookahead, "lookahead")
         if self.lookahead > MAX_LOOKAHEAD:
