@@ -29,12 +29,12 @@ STYLES = ("identity",)
 PHASE_INITS = ("input", "rtpghi", "random")
 #: :func:`render`'s defaults, for the CLI.
 DEFAULTS = {"style": "identity", "block_size": 512, "n_fft": 1024, "hop_length": 256,
-            "lookahead": 1, "phase_iters": 4, "phase_init": "input", "momentum": 0.99}
+            "lookahead": 1, "phase_iters": 16, "phase_init": "input", "momentum": None}
 
 
 def render(y: np.ndarray, *, sr: int, style: str = "identity", block_size: int = 512,
-           n_fft: int = 1024, hop_length: int = 256, lookahead: int = 1, phase_iters: int = 4,
-           phase_init: str = "input", momentum: float = 0.99,
+           n_fft: int = 1024, hop_length: int = 256, lookahead: int = 1, phase_iters: int = 16,
+           phase_init: str = "input", momentum: float | None = None,
            keep_latency: bool = False) -> tuple[np.ndarray, dict]:
     """Run ``y`` through the streaming engine, ``block_size`` samples at a time, then flush.
 

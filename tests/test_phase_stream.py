@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -36,13 +38,15 @@ def speech():
     return y, D, np.abs(D)
 
 
-@pytest.mark.parametrize("init,lookahead", [("input", 1), ("rtpghi", 0), ("rtpghi", 2),
-                                            ("random", 3)])
-def test_stream_equals_offline(speech, init, lookahead):
+@pytest.mark.parametrize("init,lookahead,pghi", [("input", 1, 0), ("rtpghi", 0, 0),
+                                                 ("rtpghi", 2, 0), ("rtpghi", 1, 1),
+                                                 ("random", 3, 0)])
+def test_stream_equals_offline(speech, init, lookahead, pghi):
     # Frames are processed one at a time whatever the chunking, so the outputs agree to float32
     # rounding; the contract's tolerance is 1e-5.
     _, D, S = speech
-    kw = dict(n_fft=N, hop_length=HOP, init=init, lookahead=lookahead, n_iter=3)
+    kw = dict(n_fft=N, hop_length=HOP, init=init, lookahead=lookahead, n_iter=3,
+              pghi_lookahead=pghi)
     ref = _stream(StreamingPhase(**kw), S[None], D[None])
     assert ref.shape[1] == HOP * S.shape[-1] + lookahead * HOP + N - HOP
     for chunk in (1, 2, 7):
@@ -172,6 +176,8 @@ def test_nonfinite_frames_become_silence_and_are_counted(speech):
     (dict(init="zeros"), "init='zeros'"),
     (dict(channels=0), "channels=0"),
     (dict(seed=-1), "seed=-1"),
+    (dict(pghi_lookahead=2, lookahead=3), "pghi_lookahead=2"),
+    (dict(pghi_lookahead=1, lookahead=0), "pghi_lookahead=1"),
 ])
 def test_bad_parameters(kw, needle):
     args = dict(n_fft=N, hop_length=HOP) | kw
@@ -194,3 +200,27 @@ def test_bad_frames():
         sp.feed(S.astype(np.complex64), S.astype(np.complex64))
     with pytest.raises(ParameterError, match="channels"):
         process(S, n_fft=N, hop_length=HOP, channels=2, init="random")
+
+
+@pytest.mark.parametrize("init,pghi", [("input", 0), ("rtpghi", 0), ("rtpghi", 1), ("random", 0)])
+def test_steady_state_makes_no_frame_sized_temporaries(speech, init, pghi):
+    # Every buffer is allocated in reset(); a hop may only allocate its returned samples and
+    # small views. The bound is below one complex128 frame (513 bins = 8.2 kB): any per-hop
+    # temporary of frame size fails it (the pre-kernel code peaked at ~60 kB per hop).
+    _, D, S = speech
+    D = D.astype(np.complex64)
+    sp = StreamingPhase(n_fft=N, hop_length=HOP, init=init, lookahead=2, pghi_lookahead=pghi)
+    for t in range(10):                      # warm-up: kernels compiled, the block full
+        sp.feed(S[None, :, t:t + 1], D[None, :, t:t + 1])
+    tracemalloc.start()
+    try:
+        peaks = []
+        for t in range(10, 40):
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            out = sp.feed(S[None, :, t:t + 1], D[None, :, t:t + 1])
+            peaks.append(tracemalloc.get_traced_memory()[1] - before)
+            del out
+    finally:
+        tracemalloc.stop()
+    assert max(peaks) < 8000, peaks

@@ -15,8 +15,9 @@ from rtstyle import cli
 from rtstyle.errors import ParameterError
 from rtstyle.render import DEFAULTS, PHASE_INITS, render
 
-N_FFT, HOP = 512, 128  # latency n_fft + (lookahead - 1) * hop = 512 samples at lookahead 1
-LAT = N_FFT
+N_FFT, HOP = 512, 128  # engine latency n_fft + (lookahead - 1) * hop = 512 samples at lookahead 1
+LIMITER = round(0.0015 * SR)  # the output limiter's look-ahead
+LAT = N_FFT + LIMITER
 
 
 def signal(duration=0.5):
@@ -69,7 +70,7 @@ def test_keep_latency_is_what_live_plays():
     y = chirp(SR, duration=0.5)
     out, info = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP, lookahead=2, keep_latency=True)
     lat = info["latency_samples"]
-    assert lat == N_FFT + HOP
+    assert lat == N_FFT + HOP + LIMITER
     assert out.shape == (y.shape[-1] + lat,)
     assert np.max(np.abs(out[:lat])) <= 1e-4  # nothing before the latency
     assert np.max(np.abs(out[lat:] - y)) <= 1e-4  # input sample t at output sample t + latency
@@ -139,7 +140,7 @@ def test_cli_keep_latency_and_summary_line(wav, tmp_path, capsys):
     code, stdout, err = main(capsys, "render", wav, "-o", out, "--keep-latency",
                              "--n-fft", N_FFT, "--hop-length", HOP)
     assert code == 0, err
-    assert len(stdout.splitlines()) == 1 and "latency 512 samples" in stdout and err == ""
+    assert len(stdout.splitlines()) == 1 and f"latency {LAT} samples" in stdout and err == ""
     y, _ = sf.read(wav, dtype="float32")
     z, _ = sf.read(out, dtype="float32")
     assert z.shape == (y.shape[0] + LAT,)
@@ -168,8 +169,8 @@ def test_cli_report(wav, tmp_path, capsys):
     assert keys <= r.keys()
     assert r["input"] == str(wav) and r["output"] == str(out)
     assert r["sr"] == r["model_sr"] == SR and (r["n_fft"], r["hop_length"]) == (1024, 256)
-    assert r["latency_samples"] == 1024 + 256
-    assert r["latency_ms"] == pytest.approx(1000 * 1280 / SR)
+    assert r["latency_samples"] == 1024 + 256 + LIMITER
+    assert r["latency_ms"] == pytest.approx(1000 * (1280 + LIMITER) / SR)
     assert r["duration_s"] == pytest.approx(0.5) and r["rtf"] > 0
     assert -60 < r["sc_db"] < 0  # rtpghi: a real reconstruction, not a copy of the input phase
     assert -20 < r["peak_dbfs"] <= -0.1 and r["styles"] == ["identity"]

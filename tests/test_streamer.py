@@ -11,6 +11,8 @@ from rtstyle.stream import Streamer, process
 
 #: Stream equals offline (DESIGN.md): block-wise vs whole-file output, float32 rounding.
 BLOCK_TOL = 1e-5
+#: The output limiter's look-ahead at SR (1.5 ms).
+LIMITER_LOOKAHEAD = round(0.0015 * SR)
 #: Identity with the input's own phase reproduces the input after the latency.
 IDENTITY_TOL = 1e-4
 
@@ -46,7 +48,8 @@ def test_impulse_comes_out_at_t_plus_latency(n_fft, hop, lookahead, pos):
     x = np.zeros(4000, np.float32)
     x[pos] = 0.5
     st = Streamer(sr=SR, n_fft=n_fft, hop_length=hop, lookahead=lookahead)
-    assert st.latency == n_fft + (lookahead - 1) * hop
+    assert st.engine_latency == n_fft + (lookahead - 1) * hop
+    assert st.latency == st.engine_latency + LIMITER_LOOKAHEAD
     out = _run(st, x, 65)
     assert out.size == x.size + st.latency
     expect = np.zeros_like(out)
@@ -55,9 +58,10 @@ def test_impulse_comes_out_at_t_plus_latency(n_fft, hop, lookahead, pos):
 
 
 def test_latency_numbers():
-    assert Streamer(sr=22050, n_fft=1024, hop_length=256, lookahead=1).latency == 1024
+    # window + (look-ahead - 1) hops + the limiter's 1.5 ms look-ahead
+    assert Streamer(sr=22050, n_fft=1024, hop_length=256, lookahead=1).latency == 1024 + 33
     st = Streamer(sr=48000, n_fft=512, hop_length=128, lookahead=1)
-    assert st.latency == 512 and st.latency_ms == pytest.approx(10.6667, abs=1e-3)
+    assert st.latency == 512 + 72 and st.latency_ms == pytest.approx(12.1667, abs=1e-3)
 
 
 def test_outputs_keep_pace_with_inputs():
@@ -147,12 +151,16 @@ def test_short_input_and_restart():
     assert np.array_equal(_run(st, y, 7), out)    # flush() left a fresh stream
 
 
-def test_output_ceiling_clips_and_counts():
+def test_output_is_limited_at_the_ceiling_and_counted():
     y = 3.0 * vowel(SR, duration=0.5)      # peak 1.5
     st = Streamer(sr=SR)
     out = _run(st, y)
-    assert np.abs(out).max() <= 10 ** (-0.1 / 20) + 1e-7
-    assert st.clipped_samples > 0
+    assert np.abs(out).max() <= np.float32(10 ** (-0.1 / 20))
+    assert st.limited_samples > 0
+    # Limited, not clipped: the output is the input times a gain that moves smoothly.
+    lat = st.latency
+    gain = out[lat:][np.abs(y) > 0.3] / y[np.abs(y) > 0.3]
+    assert gain.min() > 0.5 and gain.max() <= 1.0 + 1e-3
     quiet = _run(st.__class__(sr=SR), 0.5 * vowel(SR, duration=0.5))
     assert np.abs(quiet).max() < 0.6
 

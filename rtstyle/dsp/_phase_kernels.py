@@ -1,8 +1,10 @@
 """Numba kernels of the streaming phase reconstruction (private, allocation-free after warm-up).
 
-Only the real-time phase-gradient heap integration (RTPGHI, Průša & Søndergaard, DAFx-16) lives
-here: its max-heap walk over the bins of two frames is an inherently sequential loop. Everything
-else in :mod:`rtstyle.dsp.phase_stream` is batched numpy FFTs.
+The real-time phase-gradient heap integration (RTPGHI, Průša & Søndergaard, DAFx-16), whose
+max-heap walk over the bins of two frames is an inherently sequential loop, and the element-wise
+steps of a Griffin-Lim projection fused into single passes over preallocated buffers (overlap-add
+with normalisation and re-windowing; the momentum update with the magnitude projection). The
+FFTs stay numpy's (pocketfft, written into preallocated ``out=`` arrays).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["rtpghi_frame"]
+__all__ = ["rtpghi_frame", "overlap_add", "project", "unit_phase", "shift_left", "all_finite",
+           "inverse_envelope"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -29,13 +32,7 @@ def _heap_push(keys, vals, size, key, val):
 
 
 @numba.njit(cache=True, nogil=True)
-def _heap_pop(keys, vals, size):
-    """Remove the largest key; returns (value, new size)."""
-    top = vals[0]
-    size -= 1
-    keys[0] = keys[size]
-    vals[0] = vals[size]
-    i = 0
+def _sift_down(keys, vals, size, i):
     while True:
         left = 2 * i + 1
         if left >= size:
@@ -48,6 +45,16 @@ def _heap_pop(keys, vals, size):
         keys[i], keys[big] = keys[big], keys[i]
         vals[i], vals[big] = vals[big], vals[i]
         i = big
+
+
+@numba.njit(cache=True, nogil=True)
+def _heap_pop(keys, vals, size):
+    """Remove the largest key; returns (value, new size)."""
+    top = vals[0]
+    size -= 1
+    keys[0] = keys[size]
+    vals[0] = vals[size]
+    _sift_down(keys, vals, size, 0)
     return top, size
 
 
@@ -88,10 +95,14 @@ def rtpghi_frame(logs_prev, logs_cur, phase_prev, tgrad_prev, tgrad_cur, fgrad_c
                 done[m] = False
                 remaining += 1
         size = 0
-        if have_prev:
+        if have_prev:   # every loud bin of the previous frame, heapified in O(bins)
             for m in range(M2):
                 if logs_prev[c, m] >= logtol[c]:
-                    size = _heap_push(keys, vals, size, logs_prev[c, m], m)
+                    keys[size] = logs_prev[c, m]
+                    vals[size] = m
+                    size += 1
+            for i in range(size // 2 - 1, -1, -1):
+                _sift_down(keys, vals, size, i)
         while remaining > 0:
             if size == 0:
                 # Nothing to integrate from: start at the loudest undone bin with phase 0.
@@ -125,6 +136,117 @@ def rtpghi_frame(logs_prev, logs_cur, phase_prev, tgrad_prev, tgrad_cur, fgrad_c
                     remaining -= 1
                     size = _heap_push(keys, vals, size, logs_cur[c, m - 1], m - 1 + M2)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def overlap_add(fr, w, ola, inv, hop, nb, y, fw):
+    """Overlap-add ``nb`` frames onto the committed OLA, normalise, and re-window them.
+
+    ``fr`` (channels, block, n_fft): unwindowed inverse FFTs of the block; ``ola`` (channels, >=
+    span): committed frames' overlap-add; ``inv`` (>= span,): inverse summed squared window;
+    writes ``y`` (channels, >= span), the signal estimate, and ``fw`` (channels, block, n_fft),
+    its windowed analysis frames.
+    """
+    C, _, N = fr.shape
+    span = (nb - 1) * hop + N
+    for c in range(C):
+        for i in range(span):
+            y[c, i] = ola[c, i]
+        for b in range(nb):
+            o = b * hop
+            for n in range(N):
+                y[c, o + n] += fr[c, b, n] * w[n]
+        for i in range(span):
+            y[c, i] *= inv[i]
+        for b in range(nb):
+            o = b * hop
+            for n in range(N):
+                fw[c, b, n] = y[c, o + n] * w[n]
+
+
+@numba.njit(cache=True, nogil=True)
+def project(R, P, S, X, beta, nb):
+    """Fast Griffin-Lim step on the block's first ``nb`` frames, in place.
+
+    ``A = R - beta * P; P = R; X = S * A / |A|`` (librosa's momentum form), with ``X = 0`` where
+    ``|A|`` is 0. All (channels, block, bins); ``R`` is the analysis of the current estimate.
+    """
+    C, _, K = R.shape
+    for c in range(C):
+        for b in range(nb):
+            for k in range(K):
+                r = R[c, b, k]
+                a = r - beta * P[c, b, k]
+                P[c, b, k] = r
+                m2 = a.real * a.real + a.imag * a.imag
+                if m2 > 0.0:
+                    X[c, b, k] = a * (S[c, b, k] / np.sqrt(m2))
+                else:
+                    X[c, b, k] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def unit_phase(s, d, out):
+    """``out = s * d / |d|`` (``s`` where ``d`` is 0): magnitudes with the phase of ``d``."""
+    C, K = s.shape
+    for c in range(C):
+        for k in range(K):
+            m = abs(d[c, k])
+            if m > 0.0:
+                out[c, k] = d[c, k] * (s[c, k] / m)
+            else:
+                out[c, k] = s[c, k]
+
+
+@numba.njit(cache=True, nogil=True)
+def shift_left(a, n):
+    """Shift the last axis of a 2-D array left by ``n`` in place, zero-filling the end."""
+    C, L = a.shape
+    for c in range(C):
+        for i in range(L - n):
+            a[c, i] = a[c, i + n]
+        for i in range(L - n, L):
+            a[c, i] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def all_finite(x, ok):
+    """``ok[c] = all(isfinite(x[c]))`` for a (channels, bins) array; returns ``all(ok)``."""
+    C, K = x.shape
+    every = True
+    for c in range(C):
+        good = True
+        for k in range(K):
+            v = x[c, k]
+            if not (np.isfinite(v.real) and np.isfinite(v.imag)):
+                good = False
+                break
+        ok[c] = good
+        every = every and good
+    return every
+
+
+@numba.njit(cache=True, nogil=True)
+def inverse_envelope(envc, w2, nb, hop, first, out):
+    """``out[:span] = 1 / (envc + sum of nb windows² at b * hop)``; 0 where the sum is 0.
+
+    ``first``: buffer index of the signal's first sample (absolute ``n_fft // 2``, the centre
+    of frame 0); positions before it are zeroed (the centred STFT's padding). ``nb = 0`` inverts
+    ``envc`` alone over ``out``'s length.
+    """
+    N = w2.shape[0]
+    span = (nb - 1) * hop + N if nb > 0 else out.shape[0]
+    for i in range(span):
+        out[i] = envc[i]
+    for b in range(nb):
+        o = b * hop
+        for n in range(N):
+            out[o + n] += w2[n]
+    for i in range(span):
+        if i < first or out[i] <= 1e-30:
+            out[i] = 0.0
+        else:
+            out[i] = 1.0 / out[i]
 
 
 def workspace(bins: int):

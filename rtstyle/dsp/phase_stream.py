@@ -33,9 +33,13 @@ from ..errors import ParameterError
 from . import _phase_kernels as _k
 from .stft import resolve_stft, window
 
-__all__ = ["StreamingPhase", "process", "stream_sizes", "PHASE_INITS", "MAX_LOOKAHEAD"]
+__all__ = ["StreamingPhase", "process", "stream_sizes", "PHASE_INITS", "MAX_LOOKAHEAD",
+           "DEFAULT_ITERS", "DEFAULT_MOMENTUM"]
 
 PHASE_INITS = ("input", "rtpghi", "random")
+#: Default projections per hop and momentum (with look-ahead), chosen by ``tools/bench.py phase``.
+DEFAULT_ITERS = 16
+DEFAULT_MOMENTUM = 0.9
 MAX_LOOKAHEAD = 3
 
 #: RTPGHI window constant for Hann: gamma = 0.25645 * L**2 (FluCoMa; phaseret uses 0.2562).
@@ -43,8 +47,6 @@ _HANN_GAMMA = 0.25645
 #: RTPGHI: bins more than 100 dB below the louder of the two frames get a random phase.
 _PGHI_TOL = 1e-5
 _EPS = 1e-16
-#: Overlap-add normaliser floor: only exact zeros of the window (its first sample) are skipped.
-_TINY = 1e-30
 
 
 def stream_sizes(n_fft: int, hop_length: int) -> tuple[int, int]:
@@ -69,13 +71,17 @@ class StreamingPhase:
         Hop; must divide ``n_fft`` with ``n_fft // hop_length >= 2`` (redundancy).
     lookahead : int in 0..3
         Frames that wait (and keep being refined) before a frame is committed; each costs one hop
-        of latency. With ``init='rtpghi'`` and ``lookahead >= 1``, one of them is spent on
-        RTPGHI's centred frequency gradient (phaseret's ``gsrtisilapghi``), so the projected block
-        is ``lookahead`` frames; otherwise it is ``lookahead + 1``.
+        of latency. The projected block is ``lookahead + 1`` frames (``lookahead`` with
+        ``pghi_lookahead=1``).
     n_iter : int >= 0
-        Projections over the block per new frame (0: the initial phase as is).
-    momentum : float >= 0
-        Fast Griffin-Lim inertia, librosa's update (0 is classic Griffin-Lim).
+        Projections over the block per new frame (0: the initial phase as is). The default, 16,
+        with momentum 0.9 was chosen by ``tools/bench.py phase`` (README).
+    momentum : float in [0, 1), optional
+        Fast Griffin-Lim inertia, librosa's update (0 is classic Griffin-Lim). Default
+        :data:`DEFAULT_MOMENTUM` (0.9) with look-ahead, 0 without: with no look-ahead the tail of
+        the newest frame is constrained by no other frame, and momentum amplifies rounding there
+        without bound (identity with the input's phase drifts by 0.3 of full scale after 16
+        iterations at 0.9; by 2e-15 at 0).
     init : {'input', 'rtpghi', 'random'}
         Initial phase of each new frame: the phase of ``D_in`` (the input's own STFT), real-time
         phase-gradient heap integration from the log-magnitudes, or uniform random phases
@@ -84,6 +90,11 @@ class StreamingPhase:
         Independent channels processed side by side.
     seed : int >= 0
         Seed of the random phases (``random`` init; silent bins of ``rtpghi``).
+    pghi_lookahead : {0, 1}
+        ``init='rtpghi'`` only: 1 spends one of the ``lookahead`` frames on RTPGHI's centred
+        frequency gradient (phaseret's ``gsrtisilapghi``) instead of a causal backward one; the
+        block projected by Griffin-Lim is then one frame shorter. Needs ``lookahead >= 1``.
+        The benchmark finds it better only at look-ahead 3 with 8 iterations.
 
     Notes
     -----
@@ -93,8 +104,9 @@ class StreamingPhase:
     Negative magnitudes raise :class:`ParameterError`.
     """
 
-    def __init__(self, *, n_fft: int, hop_length: int, lookahead: int = 1, n_iter: int = 4,
-                 momentum: float = 0.99, init: str = "input", channels: int = 1, seed: int = 0):
+    def __init__(self, *, n_fft: int, hop_length: int, lookahead: int = 1, n_iter: int = DEFAULT_ITERS,
+                 momentum: float | None = None, init: str = "input", channels: int = 1, seed: int = 0,
+                 pghi_lookahead: int = 0):
         n_fft, hop_length = stream_sizes(n_fft, hop_length)
         lookahead = nonnegative_int(lookahead, "lookahead")
         if lookahead > MAX_LOOKAHEAD:
@@ -103,6 +115,8 @@ class StreamingPhase:
         self.hop_length = hop_length
         self.lookahead = lookahead
         self.n_iter = nonnegative_int(n_iter, "n_iter")
+        if momentum is None:
+            momentum = DEFAULT_MOMENTUM if lookahead else 0.0
         self.momentum = nonnegative_float(momentum, "momentum")
         if self.momentum >= 1:
             raise ParameterError(f"momentum={momentum!r} must be < 1 (>= 1 diverges in a stream)")
@@ -110,8 +124,12 @@ class StreamingPhase:
         self.channels = positive_int(channels, "channels")
         self.seed = nonnegative_int(seed, "seed")
         self.bins = 1 + n_fft // 2
-        # RTPGHI with look-ahead waits one frame for its centred frequency gradient.
-        self._delay = 1 if (self.init == "rtpghi" and lookahead >= 1) else 0
+        self.pghi_lookahead = nonnegative_int(pghi_lookahead, "pghi_lookahead")
+        if self.pghi_lookahead not in (0, 1) or self.pghi_lookahead > lookahead:
+            raise ParameterError(f"pghi_lookahead={pghi_lookahead!r} must be 0 or 1, and at most "
+                                 f"lookahead={lookahead}")
+        # RTPGHI with pghi_lookahead waits one frame for its centred frequency gradient.
+        self._delay = 1 if (self.init == "rtpghi" and self.pghi_lookahead) else 0
         self._block = lookahead + 1 - self._delay
         self._w = window(n_fft, dtype=np.float64)
         self._w2 = self._w * self._w
@@ -130,18 +148,18 @@ class StreamingPhase:
         self._X = np.zeros((C, B, K), np.complex128)   # block: current estimates
         self._S = np.zeros((C, B, K), np.float64)      # block: target magnitudes
         self._P = np.zeros((C, B, K), np.complex128)   # block: previous rebuilt (momentum)
+        self._R = np.zeros((C, B, K), np.complex128)   # block: analysis of the estimate
+        self._fr = np.zeros((C, B, N), np.float64)     # block: inverse FFTs
+        self._fw = np.zeros((C, B, N), np.float64)     # block: windowed analysis frames
         self._nb = 0                                    # frames in the block
         span = (B - 1) * a + N
         self._span = span
         size = max(span, N) + a
         self._ola = np.zeros((C, size), np.float64)    # committed frames' overlap-add
-        self._envc = np.zeros(size, np.float64)        # their summed squared window
+        self._envc = np.zeros((1, size), np.float64)   # their summed squared window
         self._y = np.zeros((C, span), np.float64)
-        # The block's analysis frames as a strided view of _y (frame b starts at b * hop).
-        self._frames = np.lib.stride_tricks.as_strided(
-            self._y, (C, B, N), (self._y.strides[0], a * self._y.strides[1], self._y.strides[1]),
-            writeable=False)
-        self._inv_env = np.zeros(span, np.float64)
+        self._inv = np.zeros(span, np.float64)
+        self._inv_hop = np.zeros(a, np.float64)
         self._fed = 0                                   # frames fed
         self._entered = 0                               # frames that entered the block
         self._committed = 0
@@ -150,11 +168,19 @@ class StreamingPhase:
         self._rng = np.random.default_rng(self.seed)
         self._rand = np.zeros(K, np.float64)
         self.nonfinite_frames = 0
-        # RTPGHI history: log-magnitudes of frames entered-2, entered-1 and the pending one.
+        # Per-frame inputs, copied in (no allocation per hop).
+        self._s_in = np.zeros((C, K), np.float64)
+        self._d_in = np.zeros((C, K), np.complex128)
+        self._ok = np.zeros(C, np.bool_)
+        # RTPGHI: log-magnitudes of frames entered-2, entered-1; time gradient of entered-1.
         self._logs = np.zeros((3, C, K), np.float64)
+        self._tgrad_prev = np.zeros((C, K), np.float64)
         self._pend_S = np.zeros((C, K), np.float64)
-        self._pend_D = np.zeros((C, K), np.complex128)
+        self._logtol = np.zeros(C, np.float64)
+        self._logmax = np.zeros(C, np.float64)
         self._phase_new = np.zeros((C, K), np.float64)
+        self._work = np.zeros((4, C, K), np.float64)   # cur/next logs, gradients, cos/sin
+        self._ramp = (2 * np.pi * a / N) * np.arange(K)
         self._ws = _k.workspace(K)
 
     def feed(self, S: np.ndarray, D_in: np.ndarray | None = None) -> np.ndarray:
@@ -172,21 +198,30 @@ class StreamingPhase:
         y : np.ndarray [shape=(channels, k * hop_length), dtype=float32]
         """
         S, D_in = self._check(S, D_in)
-        k = S.shape[-1]
-        out = np.zeros((self.channels, k * self.hop_length), np.float32)
+        k, a = S.shape[-1], self.hop_length
+        out = np.zeros((self.channels, k * a), np.float32)
+        s, d = self._s_in, (None if D_in is None else self._d_in)
         for t in range(k):
-            s = S[:, :, t].astype(np.float64)
-            d = None if D_in is None else D_in[:, :, t].astype(np.complex128)
-            bad = ~np.isfinite(s).all(axis=1)
+            np.copyto(s, S[:, :, t])
             if d is not None:
-                bad |= ~np.isfinite(d).all(axis=1)
-            if bad.any():
-                self.nonfinite_frames += int(bad.sum())
-                s[bad] = 0.0
-                if d is not None:
-                    d[bad] = 0.0
-            out[:, t * self.hop_length:(t + 1) * self.hop_length] = self._step(s, d)
+                np.copyto(d, D_in[:, :, t])
+            fine = _k.all_finite(s, self._ok)
+            if d is not None:
+                fine = _k.all_finite(d, self._ok) and fine
+            if not fine:
+                self._silence_bad(s, d)
+            self._step(s, d, out[:, t * a:(t + 1) * a])
         return out
+
+    def _silence_bad(self, s, d):
+        """Frames holding NaN/Inf in ``S`` or ``D_in`` become silent for that channel (rare path)."""
+        bad = ~np.isfinite(s).all(axis=1)
+        if d is not None:
+            bad |= ~np.isfinite(d).all(axis=1)
+        self.nonfinite_frames += int(bad.sum())
+        s[bad] = 0.0
+        if d is not None:
+            d[bad] = 0.0
 
     def flush(self) -> np.ndarray:
         """Commit the frames still waiting (as if the stream ended) and return the tail.
@@ -201,15 +236,18 @@ class StreamingPhase:
             return np.zeros((C, 0), np.float32)
         owed = max(self.lookahead - self._fed, 0) * a   # look-ahead never filled
         if self._delay and self._fed > self._entered:
-            self._enter(self._pend_S, self._pend_D, has_next=False)
+            self._enter(self._pend_S, None, has_next=False)
             self._iterate()
-        parts = [np.zeros((C, owed))]
+        out = np.zeros((C, owed + self._nb * a + N - a), np.float32)
+        pos = owed
         while self._nb:
-            self._commit_oldest(parts)
+            self._commit_oldest(out[:, pos:pos + a])
+            pos += a
             if self._nb:
                 self._iterate()
-        parts.append(self._ola[:, : N - a] * self._safe_inv(self._envc[: N - a], self._committed * a))
-        out = np.concatenate(parts, axis=1).astype(np.float32)
+        inv = self._inv[: N - a]
+        _k.inverse_envelope(self._envc[0], self._w2, 0, a, self._first(), inv)
+        np.multiply(self._ola[:, : N - a], inv, out=out[:, pos:])
         self.reset()
         return out
 
@@ -236,39 +274,44 @@ class StreamingPhase:
                 raise ParameterError(f"D_in.shape={D_in.shape} must equal S.shape={S.shape}")
         return S, D_in
 
-    def _step(self, s, d):
-        """One frame in, one hop out."""
-        a = self.hop_length
+    def _first(self):
+        """Buffer index of absolute sample ``n_fft // 2`` (the signal's start; before it: 0)."""
+        return max(self.n_fft // 2 - self._committed * self.hop_length, 0)
+
+    def _step(self, s, d, dest):
+        """One frame in, one hop out (written into ``dest``, zeros while the look-ahead fills)."""
         self._fed += 1
         if self._delay:
             if self._fed > 1:
-                self._enter(self._pend_S, self._pend_D, has_next=True, next_S=s)
+                self._enter(self._pend_S, None, has_next=True, next_S=s)
                 self._iterate()
             self._pend_S[:] = s
-            if d is not None:
-                self._pend_D[:] = d
         else:
             self._enter(s, d, has_next=False)
             self._iterate()
-        self._emitted += a
+        self._emitted += self.hop_length
         if self._fed > self.lookahead:       # frame fed - 1 - lookahead is final now
-            parts = []
-            self._commit_oldest(parts)
-            return parts[0]
-        return 0.0
+            self._commit_oldest(dest)
 
     def _enter(self, s, d, *, has_next, next_S=None):
         """Append a frame to the block with its initial phase."""
         nb = self._nb
+        x = self._X[:, nb]
         if self.init == "input":
-            mag = np.abs(d)
-            unit = np.where(mag > 0, d / np.maximum(mag, _EPS), 1.0)
-        elif self.init == "random":
-            self._rng.random(out=self._rand)
-            unit = np.exp(1j * (2 * np.pi * self._rand - np.pi))[None, :]
+            _k.unit_phase(s, d, x)
         else:
-            unit = np.exp(1j * self._pghi(s, has_next, next_S))
-        self._X[:, nb] = s * unit
+            if self.init == "random":
+                ph = self._work[0, 0]
+                self._rng.random(out=ph)
+                ph *= 2 * np.pi
+                ph -= np.pi
+            else:
+                ph = self._pghi(s, has_next, next_S)
+            c, si = self._work[2], self._work[3]
+            np.cos(ph, out=c)
+            np.sin(ph, out=si)
+            np.multiply(s, c, out=x.real)
+            np.multiply(s, si, out=x.imag)
         self._S[:, nb] = s
         self._P[:, nb] = 0.0
         self._nb += 1
@@ -278,50 +321,57 @@ class StreamingPhase:
         """RTPGHI phase of the frame entering now (its predecessor is ``self._last``)."""
         a, M = self.hop_length, self.n_fft
         gamma = _HANN_GAMMA * M * M
-        logs = self._logs                      # [0]: entered-2, [1]: entered-1
-        cur = np.log(np.maximum(s, _EPS))
+        logs = self._logs                      # [0]: entered-2, [1]: entered-1, [2]: this one
+        cur, dlog = logs[2], self._work[0]
+        np.log(np.maximum(s, _EPS, out=cur), out=cur)
         n = self._entered                      # index of this frame
         if has_next:                           # centred difference, one frame of look-ahead
-            nxt = np.log(np.maximum(next_S, _EPS))
+            nxt = self._work[1]
+            np.log(np.maximum(next_S, _EPS, out=nxt), out=nxt)
+            np.subtract(nxt, logs[1] if n >= 1 else cur, out=dlog)
             if n >= 1:
-                dlog = 0.5 * (nxt - logs[1])
-            else:
-                dlog = nxt - cur
+                dlog *= 0.5
         elif n >= 2:                           # causal second-order backward difference
-            dlog = 0.5 * (3 * cur - 4 * logs[1] + logs[0])
+            np.multiply(cur, 1.5, out=dlog)
+            dlog -= 2 * logs[1]
+            dlog += 0.5 * logs[0]
         elif n == 1:
-            dlog = cur - logs[1]
+            np.subtract(cur, logs[1], out=dlog)
         else:
-            dlog = np.zeros_like(cur)
-        fgrad = -gamma / (a * M) * dlog
-        tgrad_cur = self._tgrad(cur, gamma)
-        tgrad_prev = self._tgrad(logs[1], gamma)
+            dlog[:] = 0.0
+        dlog *= -gamma / (a * M)               # frequency gradient (radians per bin)
+        tgrad_cur = self._work[1]
+        self._tgrad(cur, gamma, tgrad_cur)
         # PGHI's formulas hold for window-centred (zero-phase) frames; librosa's frames are
         # referenced to their first sample: centred phase = librosa phase + pi * m.
-        prev_phase = np.angle(self._last) + self._pim
-        mx = np.maximum(cur.max(axis=1), logs[1].max(axis=1) if n >= 1 else -np.inf)
-        logtol = mx + np.log(_PGHI_TOL)
-        self._rng.random(out=self._rand)
-        rand = 2 * np.pi * self._rand - np.pi
-        _k.rtpghi_frame(logs[1], cur, prev_phase, tgrad_prev, tgrad_cur, fgrad, logtol,
-                        n >= 1, rand, self._phase_new, *self._ws)
+        prev_phase = self._work[2]
+        np.arctan2(self._last.imag, self._last.real, out=prev_phase)
+        prev_phase += self._pim
+        logtol = self._logtol
+        np.max(cur, axis=1, out=logtol)
+        if n >= 1:
+            np.maximum(logtol, np.max(logs[1], axis=1, out=self._logmax), out=logtol)
+        logtol += np.log(_PGHI_TOL)
+        rand = self._rand
+        self._rng.random(out=rand)
+        rand *= 2 * np.pi
+        rand -= np.pi
+        _k.rtpghi_frame(logs[1], cur, prev_phase, self._tgrad_prev, tgrad_cur, dlog, logtol,
+                        n >= 1, rand, self._phase_new, *self._ws[:3])
         logs[0] = logs[1]
         logs[1] = cur
-        return self._phase_new - self._pim
+        self._tgrad_prev[:] = tgrad_cur
+        self._phase_new -= self._pim
+        return self._phase_new
 
-    def _tgrad(self, logs, gamma):
+    def _tgrad(self, logs, gamma, out):
+        """RTPGHI time gradient (radians per hop) from one frame's log-magnitudes."""
         a, M = self.hop_length, self.n_fft
-        d = np.zeros_like(logs)
-        d[:, 1:-1] = logs[:, 2:] - logs[:, :-2]
-        return (a * M / (2 * gamma)) * d + (2 * np.pi * a / M) * np.arange(logs.shape[-1])
-
-    def _safe_inv(self, env, p0):
-        """1 / env where env > 0, and 0 before the signal starts (absolute p < n_fft // 2)."""
-        inv = np.where(env > _TINY, 1.0 / np.maximum(env, _TINY), 0.0)
-        first = self.n_fft // 2 - p0          # buffer index of absolute p = n_fft // 2
-        if first > 0:
-            inv[: min(first, inv.size)] = 0.0
-        return inv
+        np.subtract(logs[:, 2:], logs[:, :-2], out=out[:, 1:-1])
+        out[:, 0] = 0.0
+        out[:, -1] = 0.0
+        out *= a * M / (2 * gamma)
+        out += self._ramp
 
     def _iterate(self):
         """``n_iter`` fast Griffin-Lim projections over the block against the committed OLA."""
@@ -329,43 +379,33 @@ class StreamingPhase:
         if self.n_iter == 0 or nb == 0:
             self._last[:] = self._X[:, nb - 1] if nb else 0.0
             return
-        span = (nb - 1) * a + N
-        env = self._envc[:span].copy()
-        for b in range(nb):
-            env[b * a: b * a + N] += self._w2
-        inv = self._safe_inv(env, self._committed * a)
-        y = self._y[:, :span]
+        _k.inverse_envelope(self._envc[0], self._w2, nb, a, self._first(), self._inv)
         beta = self.momentum / (1 + self.momentum)
-        X, S, P = self._X[:, :nb], self._S[:, :nb], self._P[:, :nb]
+        X, R, fr, fw = self._X[:, :nb], self._R[:, :nb], self._fr[:, :nb], self._fw[:, :nb]
         for _ in range(self.n_iter):
-            fr = np.fft.irfft(X, n=N, axis=-1)
-            fr *= self._w
-            y[:] = self._ola[:, :span]
-            for b in range(nb):
-                y[:, b * a: b * a + N] += fr[:, b]
-            y *= inv
-            R = np.fft.rfft(self._frames[:, :nb] * self._w, axis=-1)
-            A = R - beta * P if beta else R
-            P[:] = R
-            X[:] = S * A / (np.abs(A) + _EPS)
-        self._last[:] = X[:, nb - 1]
+            np.fft.irfft(X, n=N, axis=-1, out=fr)
+            _k.overlap_add(self._fr, self._w, self._ola, self._inv, a, nb, self._y, self._fw)
+            np.fft.rfft(fw, axis=-1, out=R)
+            _k.project(self._R, self._P, self._S, self._X, beta, nb)
+        self._last[:] = self._X[:, nb - 1]
 
-    def _commit_oldest(self, parts):
-        """Move the block's oldest frame into the OLA and emit its first hop."""
-        a, N = self.hop_length, self.n_fft
-        fr = np.fft.irfft(self._X[:, 0], n=N, axis=-1) * self._w
+    def _commit_oldest(self, dest):
+        """Move the block's oldest frame into the OLA and write its first hop into ``dest``."""
+        a, N, C, K = self.hop_length, self.n_fft, self.channels, self.bins
+        fr = self._fr[:, 0]
+        np.fft.irfft(self._X[:, 0], n=N, axis=-1, out=fr)
+        fr *= self._w
         self._ola[:, :N] += fr
-        self._envc[:N] += self._w2
-        inv = self._safe_inv(self._envc[:a], self._committed * a)
-        parts.append(self._ola[:, :a] * inv)
-        self._ola[:, :-a] = self._ola[:, a:].copy()
-        self._ola[:, -a:] = 0.0
-        self._envc[:-a] = self._envc[a:].copy()
-        self._envc[-a:] = 0.0
+        self._envc[0, :N] += self._w2
+        inv = self._inv_hop
+        _k.inverse_envelope(self._envc[0], self._w2, 0, a, self._first(), inv)
+        np.multiply(self._ola[:, :a], inv, out=dest)
+        _k.shift_left(self._ola, a)
+        _k.shift_left(self._envc, a)
         self._committed += 1
+        B = self._block
         for arr in (self._X, self._S, self._P):
-            arr[:, :-1] = arr[:, 1:].copy()
-            arr[:, -1] = 0.0
+            _k.shift_left(arr.reshape(C, B * K), K)
         self._nb -= 1
 
 

@@ -13,13 +13,15 @@ at that moment. Hence, after every completed hop, samples out == samples in, and
 ``t`` comes out at output sample ``t + latency``, whatever the block sizes. Between hop
 boundaries ``feed`` returns nothing new (a live caller buffers up to one hop).
 
-Examples: sr=22050, n_fft=1024, hop=256, lookahead=1 → 1024 samples (46.4 ms);
-sr=48000, n_fft=512, hop=128, lookahead=1 → 512 samples (10.7 ms).
+The output stage (:class:`~rtstyle.stream.mixer.OutputStage`: wet/dry mix against the input
+delayed by that engine latency, bypass, gain, then a look-ahead limiter with its ceiling at
+−0.1 dBFS) adds the limiter's look-ahead, ``round(1.5 ms * sr)`` samples. So
 
-Output stage: for now a transparent safety clip at the DESIGN ceiling (−0.1 dBFS): samples whose
-magnitude exceeds it are clipped to it and counted in :attr:`Streamer.clipped_samples`; below the
-ceiling the output is untouched. (The mixer and a look-ahead limiter come with the transform nets;
-a look-ahead limiter would add its look-ahead to ``latency``.)
+``latency = n_fft + (lookahead - 1) * hop_length + limiter look-ahead``
+
+Examples: sr=22050, n_fft=1024, hop=256, lookahead=1 → 1024 + 33 = 1057 samples (47.9 ms);
+sr=48000, n_fft=512, hop=128, lookahead=1 → 512 + 72 = 584 samples (12.2 ms). Below the ceiling
+and at the default mix, gain and bypass the output stage is bit-transparent (a pure delay).
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ import numbers
 import numpy as np
 
 from .._validate import nonnegative_int, one_of, positive_int
-from ..dsp.phase_stream import MAX_LOOKAHEAD, PHASE_INITS, StreamingPhase, stream_sizes
+from ..dsp.phase_stream import (DEFAULT_ITERS, MAX_LOOKAHEAD, PHASE_INITS, StreamingPhase,
+                                stream_sizes)
 from ..errors import ParameterError
 from .analysis import StreamingSTFT
+from .mixer import MIX_PARAMS, OutputStage
 
 __all__ = ["Streamer", "process", "CEILING_DBFS"]
 
 #: Output ceiling of every output stage (DESIGN.md, Units).
 CEILING_DBFS = -0.1
-_CEILING = float(10.0 ** (CEILING_DBFS / 20.0))
 
 
 class Streamer:
@@ -57,15 +60,22 @@ class Streamer:
     lookahead : int in 0..3
         Frames of look-ahead of the phase reconstruction (one hop of latency each).
     phase_iters : int >= 0
-        Fast Griffin-Lim projections per hop.
+        Fast Griffin-Lim projections per hop (default 16, chosen by ``tools/bench.py phase``).
     phase_init : {'input', 'rtpghi', 'random'}
         Initial phase of each new frame (see :class:`~rtstyle.dsp.phase_stream.StreamingPhase`).
-    momentum : float in [0, 1)
-        Fast Griffin-Lim inertia.
+    momentum : float in [0, 1), optional
+        Fast Griffin-Lim inertia; default 0.9 with look-ahead, 0 without (see
+        :class:`~rtstyle.dsp.phase_stream.StreamingPhase`).
     channels : int > 0
         Channels of the stream; each has its own state (random draws are shared).
     device : str
         Where a model would run ('cpu', 'cuda', 'cuda:N'); unused by the identity transform.
+    mix : float in 0..1
+        Wet share (1: all stylised; the dry part is the input, delay-aligned).
+    gain_db : float
+        Output gain in dB (``-inf``: silence; at most +24).
+    bypass : bool
+        Output the delay-aligned input instead (glides like every change).
 
     Attributes
     ----------
@@ -73,13 +83,15 @@ class Streamer:
         Samples; see the module docstring.
     nonfinite_samples : int
         NaN/Inf input samples replaced by zeros since the last :meth:`reset`.
-    clipped_samples : int
-        Output samples clipped to the −0.1 dBFS ceiling since the last :meth:`reset`.
+    limited_samples : int
+        Output samples the limiter turned down (gain < 1) since the last :meth:`reset`.
     """
 
     def __init__(self, model=None, *, sr: int, n_fft: int = 1024, hop_length: int = 256,
-                 lookahead: int = 1, phase_iters: int = 4, phase_init: str = "input",
-                 momentum: float = 0.99, channels: int = 1, device: str = "cpu"):
+                 lookahead: int = 1, phase_iters: int = DEFAULT_ITERS, phase_init: str = "input",
+                 momentum: float | None = None, channels: int = 1, device: str = "cpu",
+                 mix: float = MIX_PARAMS["mix"], gain_db: float = MIX_PARAMS["gain_db"],
+                 bypass: bool = MIX_PARAMS["bypass"]):
         if model is not None:
             raise ParameterError(
                 f"model={model!r}: only model=None (the identity transform) is supported yet")
@@ -92,40 +104,64 @@ class Streamer:
             raise ParameterError(f"lookahead={lookahead} must lie in 0..{MAX_LOOKAHEAD}")
         self.phase_iters = nonnegative_int(phase_iters, "phase_iters")
         self.phase_init = one_of(phase_init, PHASE_INITS, "phase_init")
-        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) \
-                or not 0 <= float(momentum) < 1:
+        if momentum is not None and (isinstance(momentum, bool)
+                                     or not isinstance(momentum, numbers.Real)
+                                     or not 0 <= float(momentum) < 1):
             raise ParameterError(f"momentum={momentum!r} must be a number in [0, 1)")
-        self.momentum = float(momentum)
         self.channels = positive_int(channels, "channels")
         if not isinstance(device, str) or device.split(":", 1)[0] not in ("cpu", "cuda"):
             raise ParameterError(f"device={device!r} must be 'cpu', 'cuda' or 'cuda:N'")
         self.device = device
         self._stft = StreamingSTFT(n_fft=n_fft, hop_length=hop_length, channels=self.channels)
         self._phase = StreamingPhase(n_fft=n_fft, hop_length=hop_length, lookahead=self.lookahead,
-                                     n_iter=self.phase_iters, momentum=self.momentum,
+                                     n_iter=self.phase_iters, momentum=momentum,
                                      init=self.phase_init, channels=self.channels)
+        self.momentum = self._phase.momentum
         # Zeros that put StreamingPhase's output on the input's sample clock (module docstring).
         self._pre = n_fft // 2 - hop_length
+        self._out = OutputStage(sr=self.sr, channels=self.channels, dry_delay=self.engine_latency,
+                                mix=mix, gain_db=gain_db, bypass=bypass)
         self.reset()
 
     # ------------------------------------------------------------------ protocol
     @property
-    def latency(self) -> int:
-        """End-to-end engine latency in samples: ``n_fft + (lookahead - 1) * hop_length``."""
+    def engine_latency(self) -> int:
+        """Samples from input to the wet signal: ``n_fft + (lookahead - 1) * hop_length``."""
         return self._stft.delay + self._phase.latency - self.hop_length
+
+    @property
+    def latency(self) -> int:
+        """End-to-end latency in samples: the engine's plus the limiter's look-ahead."""
+        return self.engine_latency + self._out.latency
+
+    @property
+    def limited_samples(self) -> int:
+        return self._out.limited_samples
+
+    def set(self, name: str, value) -> None:
+        """Change ``mix``, ``gain_db`` or ``bypass`` while streaming (glides over 20 ms).
+
+        The change acts on the input's timeline: at the input sample that comes next, heard one
+        :attr:`latency` later (DESIGN.md). Raises :class:`ParameterError` for a bad name or value.
+        """
+        self._out.set(name, value)
 
     @property
     def latency_ms(self) -> float:
         return 1000.0 * self.latency / self.sr
 
     def reset(self) -> None:
-        """Clear the stream state (buffers re-allocated), keep the parameters."""
+        """Clear the stream state (buffers re-allocated) and the counters, keep the parameters."""
+        self._clear(keep_counts=False)
+
+    def _clear(self, *, keep_counts: bool) -> None:
         self._stft.reset()
         self._phase.reset()
+        self._out.reset(keep_count=keep_counts)
         self._n_in = 0
         self._n_out = 0
-        self.nonfinite_samples = 0
-        self.clipped_samples = 0
+        if not keep_counts:
+            self.nonfinite_samples = 0
 
     def feed(self, block: np.ndarray) -> np.ndarray:
         """Take any number of samples; return the output that is ready (same layout).
@@ -143,6 +179,7 @@ class Streamer:
         """
         mono, x = self._check(block)
         self._n_in += x.shape[1]
+        self._out.push_dry(x)
         D = self._stft.feed(x)
         return self._emit(self._run(D), mono)
 
@@ -156,8 +193,7 @@ class Streamer:
         """
         mono, C = self._mono, self.channels
         if self._n_in == 0:
-            self._stft.reset()
-            self._phase.reset()
+            self.reset()
             out = np.zeros((C, 0), np.float32)
             return out[0] if mono else out
         D = self._stft.feed(np.zeros((C, self.n_fft // 2)))
@@ -165,11 +201,9 @@ class Streamer:
         if self._n_out == 0:
             parts.insert(0, np.zeros((C, self._pre), np.float32))
         y = np.concatenate(parts, axis=1)
-        y = y[:, : self._n_in + self.latency - self._n_out]
-        out = self._out_stage(y)
-        nonfinite, clipped = self.nonfinite_samples, self.clipped_samples
-        self.reset()
-        self.nonfinite_samples, self.clipped_samples = nonfinite, clipped
+        y = y[:, : self._n_in + self.engine_latency - self._n_out]
+        out = np.concatenate([self._out_stage(y), self._out.flush()], axis=1)
+        self._clear(keep_counts=True)
         return out[0] if mono else out
 
     # ------------------------------------------------------------------ internals
@@ -215,14 +249,10 @@ class Streamer:
         return out[0] if mono else out
 
     def _out_stage(self, y: np.ndarray) -> np.ndarray:
-        """Safety stage: never NaN, transparent below the ceiling, clip (counted) above it."""
+        """Mixer and limiter; NaN/Inf from the engine (never expected) become silence first."""
         self._n_out += y.shape[1]
-        y = np.nan_to_num(np.asarray(y, np.float32), nan=0.0, posinf=_CEILING, neginf=-_CEILING)
-        over = np.abs(y) > _CEILING
-        if over.any():
-            self.clipped_samples += int(over.sum())
-            np.clip(y, -_CEILING, _CEILING, out=y)
-        return y
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        return self._out.feed(y)
 
 
 def process(y: np.ndarray, *, sr: int, **kw) -> np.ndarray:
