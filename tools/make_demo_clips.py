@@ -59,7 +59,7 @@ class ToolError(Exception):
 # ----------------------------------------------------------------------------- checks
 
 
-def _need_program(name: str, debian: str) -> str:
+def need_program(name: str, debian: str) -> str:
     path = shutil.which(name)
     if path is None:
         raise ToolError(
@@ -69,7 +69,7 @@ def _need_program(name: str, debian: str) -> str:
     return path
 
 
-def _need_soundfont(path: Path) -> Path:
+def need_soundfont(path: Path) -> Path:
     if not path.is_file():
         raise ToolError(
             f"soundfont {path} not found; install the Debian package: "
@@ -78,7 +78,7 @@ def _need_soundfont(path: Path) -> Path:
     return path
 
 
-def _need_module(name: str, pypi: str):
+def need_module(name: str, pypi: str):
     import importlib
 
     try:
@@ -88,7 +88,7 @@ def _need_module(name: str, pypi: str):
         raise ToolError(msg) from None
 
 
-def _run(cmd: list[str]) -> str:
+def run_tool(cmd: list[str]) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         err = (proc.stderr or proc.stdout).strip().splitlines()
@@ -100,7 +100,7 @@ def _run(cmd: list[str]) -> str:
 # ----------------------------------------------------------------------------- audio helpers
 
 
-def _load_mono(path: Path, sr: int) -> np.ndarray:
+def load_mono(path: Path, sr: int) -> np.ndarray:
     import soundfile as sf
     import soxr
 
@@ -111,7 +111,7 @@ def _load_mono(path: Path, sr: int) -> np.ndarray:
     return y
 
 
-def _trim(y: np.ndarray, sr: int, *, threshold_db: float = -50.0, pad_s: float = 0.05,
+def trim(y: np.ndarray, sr: int, *, threshold_db: float = -50.0, pad_s: float = 0.05,
           tail_s: float | None = None) -> np.ndarray:
     """Cut leading/trailing samples quieter than ``threshold_db`` re the peak, keeping a pad."""
     level = np.abs(y)
@@ -125,27 +125,27 @@ def _trim(y: np.ndarray, sr: int, *, threshold_db: float = -50.0, pad_s: float =
     return y[start:end]
 
 
-def _fade_out(y: np.ndarray, sr: int, seconds: float) -> np.ndarray:
+def fade_out(y: np.ndarray, sr: int, seconds: float) -> np.ndarray:
     n = min(int(seconds * sr), y.size)
     y = y.copy()
     y[-n:] *= 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, n))
     return y
 
 
-def _fade_in(y: np.ndarray, sr: int, seconds: float = 0.005) -> np.ndarray:
+def fade_in(y: np.ndarray, sr: int, seconds: float = 0.005) -> np.ndarray:
     n = min(int(seconds * sr), y.size)
     y = y.copy()
     y[:n] *= 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))
     return y
 
 
-def _normalise(y: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
+def normalise(y: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
     # 16-bit rounding can move the peak by half an LSB; aim that much lower so it stays <= -1.
     target = 10 ** (peak_dbfs / 20) - 1.0 / 32768
     return (y * (target / np.max(np.abs(y)))).astype(np.float32)
 
 
-def _write_flac_atomic(y: np.ndarray, path: Path, sr: int, overwrite: bool) -> None:
+def write_flac_atomic(y: np.ndarray, path: Path, sr: int, overwrite: bool) -> None:
     import soundfile as sf
 
     if path.exists() and not overwrite:
@@ -163,20 +163,65 @@ def _write_flac_atomic(y: np.ndarray, path: Path, sr: int, overwrite: bool) -> N
         raise
 
 
+# ----------------------------------------------------------------------------- MIDI
+
+
+def write_midi(music, path: Path, *, channel_per_part: bool = False) -> None:
+    """Write a music21 stream (a Part or a Score) to a standard MIDI file.
+
+    music21 puts parts that share an instrument on one MIDI channel, where a unison between
+    two parts cuts a note short; ``channel_per_part`` gives each part (track) its own channel
+    instead (1-9, 11-16: channel 10 is percussion in General MIDI).
+    """
+    from music21 import midi
+
+    mf = midi.translate.streamToMidiFile(music)
+    if channel_per_part:
+        channels = [c for c in range(1, 17) if c != 10]
+        def voice_events(track):
+            return [e for e in track.events
+                    if isinstance(getattr(e, "type", None), midi.ChannelVoiceMessages)]
+
+        tracks = [events for events in map(voice_events, mf.tracks) if events]
+        if len(tracks) > len(channels):
+            raise ToolError(f"{len(tracks)} parts do not fit on {len(channels)} MIDI channels")
+        for events, channel in zip(tracks, channels):
+            for event in events:
+                event.channel = channel
+    mf.open(str(path), "wb")
+    try:
+        mf.write()
+    finally:
+        mf.close()
+
+
+def render_midi(fluidsynth: str, soundfont: Path, mid: Path, wav: Path, sr: int, *,
+                gain: float = 0.8, options: tuple[str, ...] = ()) -> None:
+    """Render ``mid`` to the WAV file ``wav`` with fluidsynth, faster than real time.
+
+    Chorus is off and nothing is random, so the same MIDI file gives the same samples.
+    ``options`` are extra fluidsynth settings, e.g. ``("audio.file.format=float",)``.
+    """
+    # -n no MIDI driver, -i no shell, -g gain, -r rate, -F render to file; chorus off.
+    extra = [arg for opt in options for arg in ("-o", opt)]
+    run_tool([fluidsynth, "-ni", "-C", "0", "-g", str(gain), "-r", str(sr), *extra,
+              "-F", str(wav), str(soundfont), str(mid)])
+
+
 # ----------------------------------------------------------------------------- the clips
 
 
 def make_speech(workdir: Path) -> np.ndarray:
-    espeak = _need_program("espeak-ng", "espeak-ng")
+    espeak = need_program("espeak-ng", "espeak-ng")
     wav = workdir / "speech.wav"
-    _run([espeak, "-v", SPEECH_VOICE, "-s", str(SPEECH_WPM), "-w", str(wav), SPEECH_TEXT])
-    y = _trim(_load_mono(wav, SR), SR, threshold_db=-50.0, pad_s=0.05)
-    return _normalise(y)
+    run_tool([espeak, "-v", SPEECH_VOICE, "-s", str(SPEECH_WPM), "-w", str(wav), SPEECH_TEXT])
+    y = trim(load_mono(wav, SR), SR, threshold_db=-50.0, pad_s=0.05)
+    return normalise(y)
 
 
 def melody_notes():
     """The score excerpt as (onset_quarters, duration_quarters, midi_pitch) tuples."""
-    corpus = _need_module("music21", "music21").corpus
+    corpus = need_module("music21", "music21").corpus
     score = corpus.parse(MELODY_WORK)
     part = score.parts[MELODY_PART]
     notes = []
@@ -190,8 +235,8 @@ def melody_notes():
 
 
 def _melody_midi(path: Path) -> None:
-    _need_module("music21", "music21")
-    from music21 import instrument, midi, note, stream, tempo
+    need_module("music21", "music21")
+    from music21 import instrument, note, stream, tempo
 
     part = stream.Part()
     cello = instrument.Violoncello()
@@ -202,28 +247,21 @@ def _melody_midi(path: Path) -> None:
         n = note.Note(pitch, quarterLength=dur)
         n.volume.velocity = 96
         part.insert(onset, n)
-    mf = midi.translate.streamToMidiFile(part)
-    mf.open(str(path), "wb")
-    try:
-        mf.write()
-    finally:
-        mf.close()
+    write_midi(part, path)
 
 
 def make_melody(workdir: Path, soundfont: Path) -> np.ndarray:
-    fluidsynth = _need_program("fluidsynth", "fluidsynth")
-    _need_soundfont(soundfont)
+    fluidsynth = need_program("fluidsynth", "fluidsynth")
+    need_soundfont(soundfont)
     mid, wav = workdir / "melody.mid", workdir / "melody.wav"
     _melody_midi(mid)
-    # -n no MIDI driver, -i no shell, -g gain, -r rate, -F render to file; chorus off.
-    _run([fluidsynth, "-ni", "-C", "0", "-g", "0.8", "-r", str(SR), "-F", str(wav),
-          str(soundfont), str(mid)])
-    y = _load_mono(wav, SR)
+    render_midi(fluidsynth, soundfont, mid, wav, SR)
+    y = load_mono(wav, SR)
     score_s = MELODY_QUARTERS * 60.0 / MELODY_BPM
-    y = _trim(y, SR, threshold_db=-50.0, pad_s=0.0, tail_s=score_s + MELODY_TAIL_S)
-    y = _fade_in(y, SR)
-    y = _fade_out(y, SR, FADE_OUT_S)
-    return _normalise(y)
+    y = trim(y, SR, threshold_db=-50.0, pad_s=0.0, tail_s=score_s + MELODY_TAIL_S)
+    y = fade_in(y, SR)
+    y = fade_out(y, SR, FADE_OUT_S)
+    return normalise(y)
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -284,10 +322,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         for mod, pypi in (("soundfile", "soundfile"), ("soxr", "soxr"), ("music21", "music21")):
-            _need_module(mod, pypi)
-        _need_program("espeak-ng", "espeak-ng")
-        _need_program("fluidsynth", "fluidsynth")
-        _need_soundfont(args.soundfont)
+            need_module(mod, pypi)
+        need_program("espeak-ng", "espeak-ng")
+        need_program("fluidsynth", "fluidsynth")
+        need_soundfont(args.soundfont)
         if not args.out.is_dir():
             raise ToolError(f"output folder {args.out} does not exist")
         targets = {"speech": args.out / "speech.flac", "melody": args.out / "melody.flac"}
@@ -299,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             clips = {"speech": make_speech(Path(tmp)),
                      "melody": make_melody(Path(tmp), args.soundfont)}
         for name, y in clips.items():
-            _write_flac_atomic(y, targets[name], SR, args.overwrite)
+            write_flac_atomic(y, targets[name], SR, args.overwrite)
     except (ToolError, OSError) as exc:
         print(f"make_demo_clips: error: {exc}", file=sys.stderr)
         return 2
