@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from . import _validate as v
 from .errors import ParameterError
 
-__all__ = ["StftConfig", "FeatureConfig", "EncoderConfig", "FEATURE_KINDS", "ACTIVATIONS", "POOLS",
-           "MEL_INVERSES"]
+__all__ = ["StftConfig", "FeatureConfig", "EncoderConfig", "TransformConfig", "FEATURE_KINDS",
+           "ACTIVATIONS", "POOLS", "MEL_INVERSES", "TRANSFORM_ACTIVATIONS", "TRANSFORM_NORMS"]
 
 FEATURE_KINDS = ("stft", "mel", "mfcc")
 ACTIVATIONS = ("relu", "tanh")
 POOLS = ("none", "max", "avg")
 MEL_INVERSES = ("pinv", "nnls")
+TRANSFORM_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh")
+TRANSFORM_NORMS = ("none", "layer")
 
 
 class _Dict:
@@ -148,3 +150,84 @@ class EncoderConfig(_Dict):
         v.one_of(self.pool, POOLS, "pool")
         v.positive_int(self.pool_width, "pool_width")
         v.nonnegative_int(self.seed, "seed")
+
+
+@dataclass(frozen=True)
+class TransformConfig(_Dict):
+    """The causal transform net (:class:`rtstyle.nn.transform.TransformNet`).
+
+    Parameters
+    ----------
+    bins : int
+        Input and output channels: frequency bins ``1 + n_fft // 2`` (513 for ``n_fft=1024``).
+    hidden : int
+        Channels of the hidden convolutions.
+    kernel_size : int >= 1
+        Width over frames of each hidden convolution.
+    layers : int >= 1
+        Hidden (residual, FiLM-conditioned) convolution layers.
+    dilation_growth : int >= 1
+        Layer ``i`` has dilation ``dilation_growth ** i`` (1, 2, 4, 8... for 2).
+    dilations : tuple of int or None
+        Explicit per-layer dilations (``layers`` of them); overrides ``dilation_growth``.
+    n_styles : int >= 1
+        Styles held by the net (rows of its style embedding).
+    embed_dim : int >= 1
+        Size of a style embedding.
+    lookahead : int >= 0
+        Frames of bounded look-ahead (0 = causal): output frame ``t`` sees input frames up to
+        ``t + lookahead``, and comes out ``lookahead`` frames late when streaming.
+    activation : {'relu', 'leaky_relu', 'gelu', 'silu', 'tanh'}
+        ``leaky_relu`` has slope 0.1 below zero. (Exact ``gelu`` costs ~7 us per call per
+        frame on a CPU, several times the others.)
+    norm : {'none', 'layer'}
+        ``layer``: per-frame LayerNorm over channels after each convolution (never a
+        normalisation over time, which would not be causal).
+    """
+
+    bins: int = 513
+    hidden: int = 160
+    kernel_size: int = 3
+    layers: int = 5
+    dilation_growth: int = 2
+    dilations: tuple[int, ...] | None = None
+    n_styles: int = 1
+    embed_dim: int = 16
+    lookahead: int = 0
+    activation: str = "leaky_relu"
+    norm: str = "none"
+
+    def __post_init__(self):
+        v.positive_int(self.bins, "bins")
+        v.positive_int(self.hidden, "hidden")
+        v.positive_int(self.kernel_size, "kernel_size")
+        v.positive_int(self.layers, "layers")
+        v.positive_int(self.dilation_growth, "dilation_growth")
+        if self.dilations is not None:
+            if isinstance(self.dilations, (str, bytes)) or not hasattr(self.dilations, "__iter__"):
+                raise ParameterError(f"dilations={self.dilations!r} must be a list of positive "
+                                     "integers or None")
+            dil = tuple(self.dilations)
+            for d in dil:
+                v.positive_int(d, "dilations")
+            if len(dil) != self.layers:
+                raise ParameterError(f"dilations={list(dil)} must have layers={self.layers} "
+                                     "entries")
+            object.__setattr__(self, "dilations", dil)
+        v.positive_int(self.n_styles, "n_styles")
+        v.positive_int(self.embed_dim, "embed_dim")
+        v.nonnegative_int(self.lookahead, "lookahead")
+        v.one_of(self.activation, TRANSFORM_ACTIVATIONS, "activation")
+        v.one_of(self.norm, TRANSFORM_NORMS, "norm")
+
+    @property
+    def layer_dilations(self) -> tuple[int, ...]:
+        """The dilation of each hidden layer."""
+        if self.dilations is not None:
+            return self.dilations
+        return tuple(self.dilation_growth ** i for i in range(self.layers))
+
+    @property
+    def context(self) -> int:
+        """Past frames cached by the convolutions: ``sum((kernel_size - 1) * dilation)``."""
+        return sum((self.kernel_size - 1) * d for d in self.layer_dilations)

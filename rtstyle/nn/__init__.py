@@ -1,1 +1,1 @@
-"""Neural pieces: the shallow random encoder, losses, VGGish."""
+"""Neural pieces: the shallow random encoder, losses, the causal transform net, VGGish."""

@@ -23,16 +23,15 @@ PerceptualContentLoss  MSE between VGGish embeddings of S and of a fixed content
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 
 import numpy as np
-import safetensors
 import torch
 import torch.nn.functional as F
 
 from .._validate import positive_int
 from ..errors import ModelError, ParameterError
+from ._weights import path_name, read_safetensors
 
 __all__ = [
     "VGGish",
@@ -58,9 +57,6 @@ _MIN_SR = 8000              # below this the 125 Hz .. sr/2 band is too narrow t
 
 # Conv widths; "M" is a 2x2 max-pool. Same list as the port's make_layers().
 _FEATURE_CFG = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
-
-# Refused without reading a byte: these are (or usually are) pickles.
-_PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar"})
 
 
 class VGGish(torch.nn.Module):
@@ -170,17 +166,6 @@ def check_vggish_tensors(tensors: Mapping[str, torch.Tensor], *, name: str) -> N
             raise ModelError(f"{name}: tensor '{key}' has dtype {t.dtype}, expected floating point")
 
 
-def _sniff_pickle(path: str) -> str | None:
-    """Say what a file is if its first bytes show a torch zip or a pickle, else None."""
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head.startswith(b"PK\x03\x04"):
-        return "a zip archive (torch.save format)"
-    if head[:1] == b"\x80":
-        return "a pickle"
-    return None
-
-
 def load_vggish(path, *, device="cpu") -> VGGish:
     """Load VGGish weights from a ``.safetensors`` file (never from a pickle).
 
@@ -213,34 +198,9 @@ def load_vggish(path, *, device="cpu") -> VGGish:
     >>> model(torch.zeros(1, 1, 96, 64)).shape               # doctest: +SKIP
     torch.Size([1, 128])
     """
-    name = os.fspath(path)
-    if not isinstance(name, str):
-        name = os.fsdecode(name)
     hint = "convert it with `python tools/convert_vggish.py FILE -o vggish.safetensors`"
-    suffix = os.path.splitext(name)[1].lower()
-    if suffix in _PICKLE_SUFFIXES:
-        raise ModelError(f"{name}: refusing to load a '{suffix}' (pickle) file; VGGish weights "
-                         f"must be safetensors: {hint}")
-    if not os.path.exists(name):
-        raise ModelError(f"{name}: no such file")
-    if os.path.isdir(name):
-        raise ModelError(f"{name}: is a folder, expected a .safetensors file")
-    try:
-        kind = _sniff_pickle(name)
-        if kind is not None:
-            raise ModelError(f"{name}: is {kind}, not safetensors; refusing to unpickle it: "
-                             f"{hint}")
-        tensors = {}
-        with safetensors.safe_open(name, framework="pt", device="cpu") as fh:
-            for key in fh.keys():
-                tensors[key] = fh.get_tensor(key)
-    except ModelError:
-        raise
-    except OSError as exc:
-        raise ModelError(f"{name}: cannot read: {exc.strerror or exc}") from exc
-    except Exception as exc:  # safetensors raises its own SafetensorError (and others)
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{name}: not a valid safetensors file ({first})") from exc
+    tensors = read_safetensors(path, what="VGGish weights", hint=hint)
+    name = path_name(path)
     check_vggish_tensors(tensors, name=name)
     model = VGGish()
     model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()}, strict=True)
