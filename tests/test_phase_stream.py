@@ -224,3 +224,16 @@ def test_steady_state_makes_no_frame_sized_temporaries(speech, init, pghi):
     finally:
         tracemalloc.stop()
     assert max(peaks) < 8000, peaks
+
+
+def test_fft_helpers_equal_numpy_fft():
+    from rtstyle.dsp import phase_stream as ps
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 3, N // 2 + 1)) + 1j * rng.standard_normal((2, 3, N // 2 + 1))
+    x = rng.standard_normal((2, 3, N))
+    fr, R = np.empty((2, 3, N)), np.empty((2, 3, N // 2 + 1), np.complex128)
+    ps._irfft(X, N, fr)
+    ps._rfft(x, R)
+    np.testing.assert_array_equal(fr, np.fft.irfft(X, n=N, axis=-1))
+    np.testing.assert_array_equal(R, np.fft.rfft(x, axis=-1))

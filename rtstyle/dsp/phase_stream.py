@@ -49,6 +49,25 @@ _PGHI_TOL = 1e-5
 _EPS = 1e-16
 
 
+try:    # numpy >= 2: the ufuncs behind np.fft.irfft/rfft, called straight into preallocated
+    # buffers (saves ~25 % of an iteration at n_fft 1024); tests check they equal np.fft.
+    from numpy.fft import _pocketfft_umath as _pfu
+
+    _AXES = [(-1,), (), (-1,)]
+
+    def _irfft(X, n, out):
+        _pfu.irfft(X, 1.0 / n, axes=_AXES, out=out)
+
+    def _rfft(x, out):
+        _pfu.rfft_n_even(x, 1.0, axes=_AXES, out=out)
+except (ImportError, AttributeError):   # pragma: no cover - older numpy
+    def _irfft(X, n, out):
+        out[...] = np.fft.irfft(X, n=n, axis=-1)
+
+    def _rfft(x, out):
+        out[...] = np.fft.rfft(x, axis=-1)
+
+
 def stream_sizes(n_fft: int, hop_length: int) -> tuple[int, int]:
     """Validate streaming STFT sizes: ``n_fft`` even, ``hop_length`` dividing it, redundancy >= 2."""
     n_fft, hop_length, _ = resolve_stft(n_fft, hop_length, None)
@@ -383,9 +402,9 @@ class StreamingPhase:
         beta = self.momentum / (1 + self.momentum)
         X, R, fr, fw = self._X[:, :nb], self._R[:, :nb], self._fr[:, :nb], self._fw[:, :nb]
         for _ in range(self.n_iter):
-            np.fft.irfft(X, n=N, axis=-1, out=fr)
+            _irfft(X, N, fr)
             _k.overlap_add(self._fr, self._w, self._ola, self._inv, a, nb, self._y, self._fw)
-            np.fft.rfft(fw, axis=-1, out=R)
+            _rfft(fw, R)
             _k.project(self._R, self._P, self._S, self._X, beta, nb)
         self._last[:] = self._X[:, nb - 1]
 
@@ -393,7 +412,7 @@ class StreamingPhase:
         """Move the block's oldest frame into the OLA and write its first hop into ``dest``."""
         a, N, C, K = self.hop_length, self.n_fft, self.channels, self.bins
         fr = self._fr[:, 0]
-        np.fft.irfft(self._X[:, 0], n=N, axis=-1, out=fr)
+        _irfft(self._X[:, 0], N, fr)
         fr *= self._w
         self._ola[:, :N] += fr
         self._envc[0, :N] += self._w2
