@@ -93,3 +93,53 @@ def signals():
 
     return types.SimpleNamespace(sine=sine, chirp=chirp, harmonic=harmonic, noise=noise,
                                  vowel=vowel, speechlike=speechlike, fade=fade, SR=SR)
+
+
+#: Tiny models for tests (test_models, test_stream_styles): a 64-point STFT at 16 kHz.
+MODEL_N_FFT, MODEL_HOP, MODEL_SR = 64, 16, 16000
+MODEL_BINS = 1 + MODEL_N_FFT // 2
+
+
+def tiny_net(n_styles=1, lookahead=0, seed=0):
+    """A small TransformNet with random (not identity) weights."""
+    import torch
+
+    from rtstyle.config import TransformConfig
+    from rtstyle.nn.transform import TransformNet
+
+    torch.manual_seed(seed)
+    net = TransformNet(TransformConfig(bins=MODEL_BINS, hidden=8, layers=2, n_styles=n_styles,
+                                       embed_dim=4, lookahead=lookahead))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.2)
+    return net.eval()
+
+
+def model_card(name, styles=("bright",), **over):
+    """A complete model card for :func:`tiny_net` models."""
+    from rtstyle.config import EncoderConfig, FeatureConfig
+
+    c = {
+        "name": name,
+        "styles": [{"name": s, "references": [f"{s}.flac"]} for s in styles],
+        "sr": MODEL_SR,
+        "stft": {"n_fft": MODEL_N_FFT, "hop_length": MODEL_HOP},
+        "features": FeatureConfig(kind="mel", n_mels=16, n_mfcc=8).to_dict(),
+        "encoder": EncoderConfig(n_filters=32, kernel_size=3).to_dict(),
+        "defaults": {"lookahead": 1, "phase_init": "input"},
+        "training": {"corpus": "synthetic", "steps": 3},
+        "quality": {"style_loss": 0.5},
+        "licence": "CC0 (synthetic test signals)",
+    }
+    c.update(over)
+    return c
+
+
+def save_tiny_model(folder, name="m", styles=("bright",), lookahead=0, **over):
+    """Save a tiny model as ``folder/name``; returns (net, path)."""
+    from rtstyle.models import save_model
+
+    net = tiny_net(n_styles=len(styles), lookahead=lookahead)
+    path = save_model(net, model_card(name, styles, **over), folder / name)
+    return net, path

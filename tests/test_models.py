@@ -17,41 +17,13 @@ from rtstyle.models import (FORMAT_VERSION, list_styles, load_model, resolve_sty
                             user_models_dir)
 from rtstyle.nn.transform import TransformNet
 
-N_FFT, HOP, SR = 64, 16, 16000
-BINS = 1 + N_FFT // 2
-
-
-def tiny_net(n_styles=1, lookahead=0, seed=0):
-    torch.manual_seed(seed)
-    net = TransformNet(TransformConfig(bins=BINS, hidden=8, layers=2, n_styles=n_styles,
-                                       embed_dim=4, lookahead=lookahead))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0.0, 0.2)
-    return net.eval()
-
-
-def card(name, styles=("bright",), **over):
-    c = {
-        "name": name,
-        "styles": [{"name": s, "references": [f"{s}.flac"]} for s in styles],
-        "sr": SR,
-        "stft": {"n_fft": N_FFT, "hop_length": HOP},
-        "features": FeatureConfig(kind="mel", n_mels=16, n_mfcc=8).to_dict(),
-        "encoder": EncoderConfig(n_filters=32, kernel_size=3).to_dict(),
-        "defaults": {"lookahead": 1, "phase_init": "input"},
-        "training": {"corpus": "synthetic", "steps": 3},
-        "quality": {"style_loss": 0.5},
-        "licence": "CC0 (synthetic test signals)",
-    }
-    c.update(over)
-    return c
-
-
-def saved(folder, name="m", styles=("bright",), lookahead=0, **over):
-    net = tiny_net(n_styles=len(styles), lookahead=lookahead)
-    path = save_model(net, card(name, styles, **over), folder / name)
-    return net, path
+from conftest import MODEL_BINS as BINS  # noqa: F401
+from conftest import MODEL_HOP as HOP
+from conftest import MODEL_N_FFT as N_FFT  # noqa: F401
+from conftest import MODEL_SR as SR  # noqa: F401
+from conftest import model_card as card
+from conftest import save_tiny_model as saved
+from conftest import tiny_net
 
 
 @pytest.fixture

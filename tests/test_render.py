@@ -47,15 +47,15 @@ def wav(tmp_path):
 
 def test_block_size_does_not_matter():
     y = signal()
-    ref, _ = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP, block_size=y.shape[-1])
+    ref, _ = render(y, sr=SR, style="identity", n_fft=N_FFT, hop_length=HOP, block_size=y.shape[-1])
     for block_size in (1, 64, 65, 4096):
-        out, _ = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP, block_size=block_size)
+        out, _ = render(y, sr=SR, style="identity", n_fft=N_FFT, hop_length=HOP, block_size=block_size)
         assert np.max(np.abs(out - ref)) <= 1e-5, block_size
 
 
 def test_identity_reproduces_the_input_aligned():
     y = chirp(SR, duration=0.5)
-    out, info = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP)
+    out, info = render(y, sr=SR, style="identity", n_fft=N_FFT, hop_length=HOP)
     assert out.shape == y.shape and out.dtype == np.float32
     assert np.max(np.abs(out - y)) <= 1e-4
     assert info["latency_samples"] == LAT
@@ -68,7 +68,7 @@ def test_identity_reproduces_the_input_aligned():
 
 def test_keep_latency_is_what_live_plays():
     y = chirp(SR, duration=0.5)
-    out, info = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP, lookahead=2, keep_latency=True)
+    out, info = render(y, sr=SR, style="identity", n_fft=N_FFT, hop_length=HOP, lookahead=2, keep_latency=True)
     lat = info["latency_samples"]
     assert lat == N_FFT + HOP + LIMITER
     assert out.shape == (y.shape[-1] + lat,)
@@ -78,18 +78,17 @@ def test_keep_latency_is_what_live_plays():
 
 def test_stereo_channels_kept():
     y = np.stack([signal(), 0.5 * chirp(SR, duration=0.5)])
-    out, info = render(y, sr=SR, n_fft=N_FFT, hop_length=HOP, block_size=100)
+    out, info = render(y, sr=SR, style="identity", n_fft=N_FFT, hop_length=HOP, block_size=100)
     assert out.shape == y.shape
     assert np.max(np.abs(out - y)) <= 1e-4
 
 
 def test_silence_has_no_sc_and_no_peak():
-    out, info = render(np.zeros(4000, np.float32), sr=SR, n_fft=N_FFT, hop_length=HOP)
+    out, info = render(np.zeros(4000, np.float32), sr=SR, style="identity", n_fft=N_FFT, hop_length=HOP)
     assert not out.any() and info["sc_db"] is None and info["peak_dbfs"] is None
 
 
 @pytest.mark.parametrize("kw, needle", [
-    ({"style": "organ"}, "later release"),
     ({"block_size": 0}, "block_size=0"),
     ({"lookahead": 7}, "lookahead=7"),
     ({"phase_init": "zero"}, "phase_init"),
@@ -99,7 +98,7 @@ def test_silence_has_no_sc_and_no_peak():
 ])
 def test_bad_parameters_name_the_value(kw, needle):
     with pytest.raises(ParameterError, match=needle):
-        render(signal(0.1), sr=SR, **kw)
+        render(signal(0.1), sr=SR, **({"style": "identity"} | kw))
 
 
 def test_defaults_and_choices_match_the_engine():
@@ -125,7 +124,7 @@ def test_cli_block_sizes_give_the_same_file(wav, tmp_path, capsys):
     files = []
     for block_size in (64, 4096):
         out = tmp_path / f"out{block_size}.wav"
-        code, _, err = main(capsys, "render", wav, "-o", out, "--block-size", block_size,
+        code, _, err = main(capsys, "render", wav, "-o", out, "--style", "identity", "--block-size", block_size,
                             "--n-fft", N_FFT, "--hop-length", HOP, "-q")
         assert code == 0, err
         files.append(sf.read(out, dtype="float32"))
@@ -137,7 +136,7 @@ def test_cli_block_sizes_give_the_same_file(wav, tmp_path, capsys):
 
 def test_cli_keep_latency_and_summary_line(wav, tmp_path, capsys):
     out = tmp_path / "live.wav"
-    code, stdout, err = main(capsys, "render", wav, "-o", out, "--keep-latency",
+    code, stdout, err = main(capsys, "render", wav, "-o", out, "--style", "identity", "--keep-latency",
                              "--n-fft", N_FFT, "--hop-length", HOP)
     assert code == 0, err
     assert len(stdout.splitlines()) == 1 and f"latency {LAT} samples" in stdout and err == ""
@@ -151,7 +150,7 @@ def test_cli_stereo_in_stereo_out(tmp_path, capsys):
     src, out = tmp_path / "st.flac", tmp_path / "st_out.flac"
     y = np.stack([signal(), 0.5 * chirp(SR, duration=0.5)])
     sf.write(src, y.T, SR, subtype="PCM_24")
-    code, _, err = main(capsys, "render", src, "-o", out, "-q")
+    code, _, err = main(capsys, "render", src, "-o", out, "--style", "identity", "-q")
     assert code == 0, err
     z, sr = sf.read(out, always_2d=True)
     assert sr == SR and z.shape == (y.shape[-1], 2) and sf.info(out).subtype == "PCM_24"
@@ -160,7 +159,7 @@ def test_cli_stereo_in_stereo_out(tmp_path, capsys):
 
 def test_cli_report(wav, tmp_path, capsys):
     out, rep = tmp_path / "out.wav", tmp_path / "r.json"
-    code, _, err = main(capsys, "render", wav, "-o", out, "--report", rep, "-q",
+    code, _, err = main(capsys, "render", wav, "-o", out, "--style", "identity", "--report", rep, "-q",
                         "--phase-init", "rtpghi", "--lookahead", "2")
     assert code == 0, err
     r = json.loads(rep.read_text())
@@ -185,30 +184,30 @@ def _one_line_error(code, out, err, needle):
 
 @pytest.mark.parametrize("args, needle", [
     (["--lookahead", "7"], "lookahead=7"),
-    (["--style", "organ"], "later release"),
+    (["--style", "nosuchmodel"], "no model named 'nosuchmodel'"),
     (["--hop-length", "300"], "hop_length=300"),
     (["--phase-init", "zero"], "invalid choice"),
 ])
 def test_cli_bad_flags(wav, tmp_path, capsys, args, needle):
-    _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "out.wav", *args), needle)
+    _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "out.wav", "--style", "identity", *args), needle)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]  # no file left
 
 
 def test_cli_bad_paths(wav, tmp_path, capsys):
     _one_line_error(*main(capsys, "render", tmp_path / "missing.wav", "-o", tmp_path / "o.wav"),
                     "missing.wav")
-    _one_line_error(*main(capsys, "render", wav, "-o", wav, "--overwrite"), "input file")
-    _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "o.xyz"), "unknown audio file")
+    _one_line_error(*main(capsys, "render", wav, "-o", wav, "--style", "identity", "--overwrite"), "input file")
+    _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "o.xyz", "--style", "identity"), "unknown audio file")
     rep = tmp_path / "r.json"
     rep.write_text("keep")
-    _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "o.wav", "--report", rep),
+    _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "o.wav", "--style", "identity", "--report", rep),
                     "exists")
     assert rep.read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "r.json"]  # no file left
     before = wav.read_bytes()
     existing = tmp_path / "o.wav"
     existing.write_bytes(b"old")
-    _one_line_error(*main(capsys, "render", wav, "-o", existing), "--overwrite")
+    _one_line_error(*main(capsys, "render", wav, "-o", existing, "--style", "identity"), "--overwrite")
     assert existing.read_bytes() == b"old" and wav.read_bytes() == before
-    code, _, err = main(capsys, "render", wav, "-o", existing, "--overwrite", "-q")
+    code, _, err = main(capsys, "render", wav, "-o", existing, "--style", "identity", "--overwrite", "-q")
     assert code == 0 and sf.info(existing).frames == signal().shape[-1], err

@@ -178,7 +178,6 @@ def test_output_is_limited_at_the_ceiling_and_counted():
     (dict(momentum=1.0), "momentum=1.0"),
     (dict(channels=0), "channels=0"),
     (dict(device="tpu"), "device='tpu'"),
-    (dict(model="mystyle"), "model='mystyle'"),
 ])
 def test_bad_parameters(kw, needle):
     args = dict(sr=SR) | kw
@@ -198,3 +197,10 @@ def test_bad_blocks():
         st.feed([0.0, 0.0])
     with pytest.raises(ParameterError, match="channels"):
         process(np.zeros(100, np.float32), sr=SR, channels=1)
+
+
+def test_unknown_model_is_a_model_error():
+    from rtstyle.errors import ModelError
+
+    with pytest.raises(ModelError, match="no model named 'mystyle'"):
+        Streamer("mystyle", sr=SR)

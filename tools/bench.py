@@ -44,7 +44,7 @@ def _clips(sr: int) -> dict:
 
 
 #: Streaming settings in the phase table: (init, look-ahead, iterations, [pghi_lookahead]);
-#: momentum is the default (0.9 with look-ahead, 0 without).
+#: momentum is the default (with look-ahead 0.5 for input, 0.9 otherwise; 0 without).
 STREAM_SETTINGS = {
     "rtpghi la0, 16 it": dict(init="rtpghi", lookahead=0, n_iter=16),
     "rtpghi la1, 16 it (default)": dict(init="rtpghi", lookahead=1, n_iter=16),

@@ -1,7 +1,9 @@
 """The live engine: :class:`Streamer`, audio in, stylised audio out, one hop at a time.
 
 Chain per channel: :class:`~rtstyle.stream.analysis.StreamingSTFT` (centred periodic-Hann
-frames) → target magnitude (``model=None``: the input's own magnitude, the identity transform) →
+frames) → target magnitude (``model=None``: the input's own magnitude, the identity transform;
+otherwise a style list run by :class:`~rtstyle.stream.styles.StyleBank`: nets, strength, morph,
+switching, all on log1p magnitudes) →
 :class:`~rtstyle.dsp.phase_stream.StreamingPhase` (RTISI-LA + fast Griffin-Lim) → output stage.
 
 Latency (samples, exact): ``latency = n_fft + (lookahead - 1) * hop_length``. It is the analysis
@@ -48,15 +50,16 @@ class Streamer:
 
     Parameters
     ----------
-    model : None
-        ``None``: identity (the target magnitude is the input's). Models come later; anything
-        else raises :class:`ParameterError`.
+    model : None, str, Model, or a list of them
+        ``None``: identity (the target magnitude is the input's). Otherwise the style list:
+        ``'identity'``, ``MODEL`` or ``MODEL:STYLE`` names (:func:`rtstyle.load_model`), or
+        loaded :class:`~rtstyle.models.Model` objects; the first entry is active at the start.
     sr : int > 0
-        Sample rate (Hz); used for reporting latency in ms and by models.
-    n_fft : int > 0, even
-        Window and FFT size (periodic Hann).
-    hop_length : int > 0
-        Must divide ``n_fft`` with ``n_fft // hop_length >= 2``.
+        Sample rate (Hz); with models it must be theirs (``rtstyle render`` resamples).
+    n_fft : int > 0, even, optional
+        Window and FFT size (periodic Hann); default the models' (1024 for identity).
+    hop_length : int > 0, optional
+        Must divide ``n_fft`` with ``n_fft // hop_length >= 2``; default the models' (256).
     lookahead : int in 0..3
         Frames of look-ahead of the phase reconstruction (one hop of latency each).
     phase_iters : int >= 0
@@ -64,7 +67,8 @@ class Streamer:
     phase_init : {'input', 'rtpghi', 'random'}
         Initial phase of each new frame (see :class:`~rtstyle.dsp.phase_stream.StreamingPhase`).
     momentum : float in [0, 1), optional
-        Fast Griffin-Lim inertia; default 0.9 with look-ahead, 0 without (see
+        Fast Griffin-Lim inertia; default with look-ahead 0.5 for ``input``, 0.9 otherwise;
+        0 without (see
         :class:`~rtstyle.dsp.phase_stream.StreamingPhase`).
     channels : int > 0
         Channels of the stream; each has its own state (random draws are shared).
@@ -76,6 +80,14 @@ class Streamer:
         Output gain in dB (``-inf``: silence; at most +24).
     bypass : bool
         Output the delay-aligned input instead (glides like every change).
+    strength : float in 0..1
+        Blend of the input's and the style's log-magnitudes (1: all style).
+    morph : float in 0..1
+        Blend of the active style toward the next entry of the list.
+    crossfade_ms : float >= 0
+        Crossfade of a style switch (default 50 ms).
+    models_dir : path, optional
+        User model folder for resolving names (else ``RTSTYLE_MODELS`` / the user data dir).
 
     Attributes
     ----------
@@ -87,16 +99,29 @@ class Streamer:
         Output samples the limiter turned down (gain < 1) since the last :meth:`reset`.
     """
 
-    def __init__(self, model=None, *, sr: int, n_fft: int = 1024, hop_length: int = 256,
+    def __init__(self, model=None, *, sr: int, n_fft: int | None = None,
+                 hop_length: int | None = None,
                  lookahead: int = 1, phase_iters: int = DEFAULT_ITERS, phase_init: str = "input",
                  momentum: float | None = None, channels: int = 1, device: str = "cpu",
                  mix: float = MIX_PARAMS["mix"], gain_db: float = MIX_PARAMS["gain_db"],
-                 bypass: bool = MIX_PARAMS["bypass"]):
-        if model is not None:
-            raise ParameterError(
-                f"model={model!r}: only model=None (the identity transform) is supported yet")
-        self.model = None
+                 bypass: bool = MIX_PARAMS["bypass"], strength: float = 1.0,
+                 morph: float = 0.0, crossfade_ms: float = 50.0, models_dir=None):
         self.sr = positive_int(sr, "sr")
+        self.model = model
+        if not isinstance(device, str) or device.split(":", 1)[0] not in ("cpu", "cuda"):
+            raise ParameterError(f"device={device!r} must be 'cpu', 'cuda' or 'cuda:N'")
+        styles = None
+        if model is not None:
+            from ..nn.device import resolve_device
+
+            device = resolve_device(device)     # CUDA absent: the CPU, with one warning line
+            styles = resolve_styles(model, device=device, models_dir=models_dir)
+            first = next((m for m, _ in styles if m is not None), None)
+            if first is not None:
+                n_fft = first.n_fft if n_fft is None else n_fft
+                hop_length = first.hop_length if hop_length is None else hop_length
+        n_fft = 1024 if n_fft is None else n_fft
+        hop_length = 256 if hop_length is None else hop_length
         n_fft, hop_length = stream_sizes(n_fft, hop_length)
         self.n_fft, self.hop_length = n_fft, hop_length
         self.lookahead = nonnegative_int(lookahead, "lookahead")
@@ -109,9 +134,20 @@ class Streamer:
                                      or not 0 <= float(momentum) < 1):
             raise ParameterError(f"momentum={momentum!r} must be a number in [0, 1)")
         self.channels = positive_int(channels, "channels")
-        if not isinstance(device, str) or device.split(":", 1)[0] not in ("cpu", "cuda"):
-            raise ParameterError(f"device={device!r} must be 'cpu', 'cuda' or 'cuda:N'")
         self.device = device
+        self._styles = None
+        if styles is not None:
+            from .styles import IDENTITY, StyleBank
+
+            if isinstance(crossfade_ms, bool) or not isinstance(crossfade_ms, numbers.Real) \
+                    or not 0 <= crossfade_ms <= 10_000:
+                raise ParameterError(f"crossfade_ms={crossfade_ms!r} must be a number of ms in 0..10000")
+            self._styles = StyleBank([IDENTITY if m is None else (m, i) for m, i in styles],
+                                     channels=self.channels, sr=self.sr, n_fft=n_fft,
+                                     hop_length=hop_length, device=device, strength=strength,
+                                     morph=morph, crossfade_ms=crossfade_ms)
+        elif (strength, morph) != (1.0, 0.0):
+            raise ParameterError("strength and morph need a style (model=...)")
         self._stft = StreamingSTFT(n_fft=n_fft, hop_length=hop_length, channels=self.channels)
         self._phase = StreamingPhase(n_fft=n_fft, hop_length=hop_length, lookahead=self.lookahead,
                                      n_iter=self.phase_iters, momentum=momentum,
@@ -138,13 +174,28 @@ class Streamer:
     def limited_samples(self) -> int:
         return self._out.limited_samples
 
-    def set(self, name: str, value) -> None:
-        """Change ``mix``, ``gain_db`` or ``bypass`` while streaming (glides over 20 ms).
+    @property
+    def styles(self) -> list[str]:
+        """The style list's labels (``['identity']`` without a model)."""
+        return ["identity"] if self._styles is None else self._styles.labels
 
-        The change acts on the input's timeline: at the input sample that comes next, heard one
-        :attr:`latency` later (DESIGN.md). Raises :class:`ParameterError` for a bad name or value.
+    def set(self, name: str, value) -> None:
+        """Change a control while streaming.
+
+        ``mix``, ``gain_db``, ``bypass`` (output stage: glide over 20 ms, from the input sample
+        that comes next, heard one :attr:`latency` later); ``strength``, ``morph`` (glide over
+        ~20 ms of frames) and ``style`` (an index into the style list: a crossfade of
+        ``crossfade_ms``), from the next frame completed. Raises :class:`ParameterError` for a
+        bad name or value.
         """
-        self._out.set(name, value)
+        if name in ("strength", "morph", "style"):
+            if self._styles is None:
+                if name == "style" and value == 0:
+                    return
+                raise ParameterError(f"{name} needs a style list (model=...)")
+            self._styles.set(name, value)
+        else:
+            self._out.set(name, value)
 
     @property
     def latency_ms(self) -> float:
@@ -158,9 +209,12 @@ class Streamer:
         self._stft.reset()
         self._phase.reset()
         self._out.reset(keep_count=keep_counts)
+        if self._styles is not None:
+            self._styles.reset()
         self._n_in = 0
         self._n_out = 0
         if not keep_counts:
+            self._targets = []
             self.nonfinite_samples = 0
 
     def feed(self, block: np.ndarray) -> np.ndarray:
@@ -238,9 +292,31 @@ class Streamer:
         return mono, x
 
     def _run(self, D: np.ndarray) -> np.ndarray:
-        """Frames → target magnitudes (identity) → phase reconstruction → samples."""
+        """Frames → target magnitudes (identity or the style list) → phase → samples."""
         S = np.abs(D)
+        if self._styles is not None and S.shape[-1]:
+            X = np.log1p(S)
+            for t in range(S.shape[-1]):
+                X[..., t] = self._styles.frame(X[..., t])
+            S = np.expm1(X)
+        if self.record_targets:
+            self._targets.append(S.astype(np.float32))
         return self._phase.feed(S, D)
+
+    #: Keep every target magnitude frame (render's SC report); off for live use.
+    record_targets = False
+
+    def recorded_targets(self) -> np.ndarray:
+        """The target magnitudes of every frame since :meth:`reset` (``record_targets``).
+
+        Returns
+        -------
+        S : np.ndarray [shape=(channels, 1 + n_fft // 2, frames), dtype=float32]
+        """
+        K = self.n_fft // 2 + 1
+        if not self._targets:
+            return np.zeros((self.channels, K, 0), np.float32)
+        return np.concatenate(self._targets, axis=-1)
 
     def _emit(self, y: np.ndarray, mono: bool) -> np.ndarray:
         if y.shape[1] and self._n_out == 0:
@@ -253,6 +329,34 @@ class Streamer:
         self._n_out += y.shape[1]
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
         return self._out.feed(y)
+
+
+def resolve_styles(model, *, device="cpu", models_dir=None):
+    """Style list → ``[(Model or None for identity, style index)]``, every model loaded.
+
+    Entries: ``'identity'``, ``MODEL`` / ``MODEL:STYLE`` names, :class:`~rtstyle.models.Model`
+    objects (their first style) or ``(Model, style)`` pairs. ``None`` entries are identity too.
+    """
+    from ..models import Model, resolve_style
+    from .styles import IDENTITY
+
+    items = model if isinstance(model, (list, tuple)) else [model]
+    if not items:
+        raise ParameterError("model=[]: the style list is empty")
+    out = []
+    for item in items:
+        if item is None or (isinstance(item, str) and item == IDENTITY):
+            out.append((None, 0))
+        elif isinstance(item, Model):
+            out.append((item, 0))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Model):
+            out.append((item[0], item[0].style_index(item[1])))
+        elif isinstance(item, str):
+            out.append(resolve_style(item, device=device, models_dir=models_dir))
+        else:
+            raise ParameterError(f"model entry {item!r} must be a style name, 'identity' or a "
+                                 "Model")
+    return out
 
 
 def process(y: np.ndarray, *, sr: int, **kw) -> np.ndarray:

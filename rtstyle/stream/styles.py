@@ -1,0 +1,238 @@
+"""The style list of a stream: its nets, and the target log-magnitude of every frame.
+
+A :class:`StyleBank` holds the entries of a style list (``identity`` or ``MODEL[:STYLE]``,
+DESIGN.md "Styles"), every net loaded and warmed up before the first frame. Per frame it turns
+the input's log1p magnitudes ``x`` into the target log1p magnitudes
+
+``target = x + strength · (y − x)``, where ``y`` is the heard style:
+
+- the active entry's output; with ``morph`` > 0, blended toward the next entry of the list (for
+  two styles of one conditioned net, by interpolating their embeddings instead);
+- for ``crossfade`` after a switch, a linear crossfade from the previous entry's output.
+
+Only the entries being heard run. An entry that was idle is primed from a shared ring of the
+last input frames (its receptive field) the moment it is needed, so its first frame is already
+what it would have been had it run all along (DESIGN.md, Switching and morphing).
+``strength`` and ``morph`` glide over ~20 ms (whole hops) like every continuous control.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+
+import numpy as np
+
+from ..errors import ParameterError
+
+__all__ = ["StyleBank", "IDENTITY", "STYLE_PARAMS"]
+
+#: The built-in pass-through style (tests, bypass, a list entry like any other).
+IDENTITY = "identity"
+#: Continuous style parameters with their defaults.
+STYLE_PARAMS = {"strength": 1.0, "morph": 0.0}
+
+
+class _Entry:
+    """One style of the list: a net with its own streaming state (or the identity)."""
+
+    def __init__(self, label, model, index, net, embedding):
+        self.label, self.model, self.index = label, model, index
+        self.net, self.embedding = net, embedding
+        self.running = False
+
+
+def _unit(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise ParameterError(f"{name}={value!r} must be a number in 0..1")
+    return float(value)
+
+
+class StyleBank:
+    """Style list → per-frame target log-magnitudes (see the module docstring).
+
+    Parameters
+    ----------
+    styles : list of (str or rtstyle.models.Model or (Model, int))
+        The style list; ``'identity'`` is the pass-through. Strings are resolved by
+        :func:`rtstyle.models.resolve_style`.
+    channels : int
+        Streams run side by side (the nets' batch).
+    sr, n_fft, hop_length : int
+        The stream's STFT; every model must have been trained on it.
+    device : str
+        Where the nets run.
+    strength, morph : float in 0..1
+        Initial values.
+    crossfade_ms : float >= 0
+        Length of the crossfade of a style switch.
+    models_dir : path, optional
+        User model folder for resolving names.
+    """
+
+    def __init__(self, styles, *, channels: int, sr: int, n_fft: int, hop_length: int,
+                 device: str = "cpu", strength: float = 1.0, morph: float = 0.0,
+                 crossfade_ms: float = 50.0, models_dir=None):
+        import torch
+
+        from ..models import Model, resolve_style
+
+        self._torch = torch
+        if isinstance(styles, (str, Model, tuple)):
+            styles = [styles]
+        if not styles:
+            raise ParameterError("the style list is empty")
+        self.channels, self.sr, self.hop_length, self.device = channels, sr, hop_length, device
+        self.entries: list[_Entry] = []
+        for spec in styles:
+            if isinstance(spec, str) and spec == IDENTITY:
+                self.entries.append(_Entry(IDENTITY, None, 0, None, None))
+                continue
+            if isinstance(spec, tuple):
+                model, index = spec
+            elif isinstance(spec, Model):
+                model, index = spec, 0
+            elif isinstance(spec, str):
+                model, index = resolve_style(spec, device=device, models_dir=models_dir)
+            else:
+                raise ParameterError(f"style {spec!r} must be a name, a Model or 'identity'")
+            if (model.sr, model.n_fft, model.hop_length) != (sr, n_fft, hop_length):
+                raise ParameterError(
+                    f"style {spec!r} was trained at sr={model.sr}, n_fft={model.n_fft}, "
+                    f"hop_length={model.hop_length}; the stream runs at sr={sr}, n_fft={n_fft}, "
+                    f"hop_length={hop_length} (use the model's settings; render resamples)")
+            if model.net.latency:
+                raise ParameterError(
+                    f"style {spec!r}: nets with look-ahead ({model.net.latency} frames) are not "
+                    "supported by the Streamer yet; train a causal net (lookahead 0)")
+            net = copy.deepcopy(model.net).to(device).eval()
+            net.reset(channels)
+            with torch.inference_mode():
+                emb = net.embedding(index).detach().clone()
+            label = f"{model.name}:{model.styles[index]}" if len(model.styles) > 1 else model.name
+            self.entries.append(_Entry(label, model, index, net, emb))
+        self._ring_len = max([e.net.receptive_field for e in self.entries if e.net] + [1])
+        self._crossfade_frames = max(1, round(crossfade_ms * sr / 1000 / hop_length)) \
+            if crossfade_ms > 0 else 0
+        self._glide_frames = max(1, round(0.020 * sr / hop_length))
+        self._initial = {"strength": _unit("strength", strength), "morph": _unit("morph", morph)}
+        self._warm_up()
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        C, K = self.channels, None
+        self._ring = None                 # (C, K, ring_len) recent input frames, oldest first
+        self._ring_fill = 0
+        self.active = 0
+        self._previous = None             # entry fading out
+        self._fade = 0                    # frames of crossfade done
+        self._value = dict(self._initial)
+        self._target = dict(self._initial)
+        for e in self.entries:
+            e.running = False
+            if e.net is not None:
+                e.net.reset(self.channels)
+        del C, K
+
+    def _warm_up(self):
+        """Run every net once (allocations, kernels) before audio starts."""
+        torch = self._torch
+        for e in self.entries:
+            if e.net is not None:
+                bins = e.net.config.bins
+                with torch.inference_mode():
+                    e.net.reset(self.channels)
+                    e.net.feed(torch.zeros(self.channels, bins, 2, device=self.device), e.embedding)
+                    e.net.reset(self.channels)
+
+    @property
+    def labels(self) -> list[str]:
+        return [e.label for e in self.entries]
+
+    # ------------------------------------------------------------------ control
+    def set(self, name: str, value) -> None:
+        """``strength`` / ``morph`` (0..1, glide) or ``style`` (list index: crossfade)."""
+        if name == "style":
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ParameterError(f"style={value!r} must be an index into the style list")
+            if not 0 <= value < len(self.entries):
+                raise ParameterError(f"style={value} is beyond the style list "
+                                     f"({len(self.entries)} entries: {', '.join(self.labels)})")
+            if value != self.active:
+                self._previous = self.active if self._crossfade_frames else None
+                self._fade = 0
+                self.active = int(value)
+            return
+        if name not in STYLE_PARAMS:
+            raise ParameterError(f"unknown style parameter {name!r}; expected strength, morph "
+                                 "or style")
+        self._target[name] = _unit(name, value)
+
+    # ------------------------------------------------------------------ frames
+    def frame(self, x: np.ndarray) -> np.ndarray:
+        """One frame: ``x`` (channels, bins) log1p magnitudes → target (channels, bins)."""
+        for k in STYLE_PARAMS:
+            self._glide(k)
+        xt = self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        heard = {self.active}
+        m = self._value["morph"]
+        nxt = (self.active + 1) % len(self.entries)
+        a, b = self.entries[self.active], self.entries[nxt]
+        same_net = m > 0 and a.model is not None and a.model is b.model
+        if m > 0 and not same_net:
+            heard.add(nxt)
+        if self._previous is not None:
+            heard.add(self._previous)
+        outs = {}
+        for i in heard:
+            e = self.entries[i]
+            style = e.embedding
+            if i == self.active and same_net:
+                style = (1 - m) * a.embedding + m * b.embedding
+            outs[i] = self._run(e, xt, style)
+        for i, e in enumerate(self.entries):
+            if i not in heard:
+                e.running = False
+        y = outs[self.active]
+        if m > 0 and not same_net:
+            y = (1 - m) * y + m * outs[nxt]
+        if self._previous is not None:
+            self._fade += 1
+            c = self._fade / (self._crossfade_frames + 1)
+            y = (1 - c) * outs[self._previous] + c * y
+            if self._fade >= self._crossfade_frames:
+                self._previous = None
+        self._push(xt)
+        s = self._value["strength"]
+        target = xt + s * (y - xt) if s != 1.0 else y
+        return target.clamp_min(0).cpu().numpy()
+
+    def _run(self, e, xt, style):
+        if e.net is None:
+            return xt
+        if not e.running:                 # idle until now: prime from the shared ring
+            if self._ring is not None and self._ring_fill:
+                hist = self._ring[..., self._ring_len - self._ring_fill:]
+                e.net.prime(hist, style)
+            else:
+                e.net.reset(self.channels)
+            e.running = True
+        return e.net.feed(xt[..., None], style)[..., 0]
+
+    def _push(self, xt):
+        torch = self._torch
+        if self._ring is None:
+            self._ring = torch.zeros(self.channels, xt.shape[-1], self._ring_len,
+                                     device=xt.device, dtype=xt.dtype)
+        self._ring = torch.roll(self._ring, -1, dims=-1)
+        self._ring[..., -1] = xt
+        self._ring_fill = min(self._ring_fill + 1, self._ring_len)
+
+    def _glide(self, k):
+        v, t = self._value[k], self._target[k]
+        if v != t:
+            step = 1.0 / self._glide_frames
+            self._value[k] = min(t, v + step) if t > v else max(t, v - step)
