@@ -193,7 +193,7 @@ def _run_transfer(args) -> int:
 
 
 def _add_render(sub) -> None:
-    from .render import DEFAULTS as D, PHASE_INITS, STYLES
+    from .render import DEFAULTS as D, PHASE_INITS
 
     p = sub.add_parser(
         "render",
@@ -201,31 +201,52 @@ def _add_render(sub) -> None:
         formatter_class=_Formatter,
         description=textwrap.dedent("""\
             Run IN through the live engine (the Streamer), fed --block-size samples at a time
-            exactly as a sound card would deliver them, at the file's own rate and with its
-            channels. By default OUT is aligned with IN and of its length (the engine latency
-            removed); --keep-latency writes exactly what live would play (IN sample t at OUT
-            sample t + latency).
+            exactly as a sound card would deliver them, with its channels, at the models' rate
+            (IN is resampled to it and back). By default OUT is aligned with IN and of its
+            length (the engine latency removed); --keep-latency writes exactly what live would
+            play (IN sample t at OUT sample t + latency).
             """),
         epilog=textwrap.dedent("""\
             examples:
-              rtstyle render examples/speech.flac -o out/speech_id.wav
+              rtstyle render examples/speech.flac -o out/speech_organ.wav --style instruments:organ
+              rtstyle render voice.wav -o out.wav --style instruments:organ,instruments:choir \\
+                  --morph 0.5 --strength 0.8
               rtstyle render voice.wav -o live.wav --keep-latency --block-size 128
-              rtstyle render voice.wav -o out.wav --phase-init rtpghi --lookahead 3 \\
-                  --report out.json
+              rtstyle render voice.wav -o out.wav --style identity --phase-init rtpghi \\
+                  --lookahead 3 --report out.json
             """),
     )
-    p.add_argument("input", help="audio file to render")
+    p.add_argument("input", nargs="+", help="audio file(s) or folder(s) to render")
     p.add_argument("-o", "--output", required=True,
-                   help="output audio file (format from its extension)")
+                   help="output file (format from its extension); a folder for several inputs "
+                        "or a folder input (same names inside)")
+    p.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     g = p.add_argument_group("style and engine")
-    g.add_argument("--style", default=D["style"], metavar=_choices(STYLES),
-                   help="style (trained styles come with a later release)")
+    g.add_argument("--style", default=D["style"], metavar="A[,B...]",
+                   help="style list: 'identity', MODEL or MODEL:STYLE, comma-separated; the "
+                        "first is heard (default: every style of 'rtstyle styles')")
+    g.add_argument("--strength", type=float, default=D["strength"], metavar="X",
+                   help="0..1: blend of the input's and the style's spectra")
+    g.add_argument("--morph", type=float, default=D["morph"], metavar="X",
+                   help="0..1: blend of the first style toward the second")
+    g.add_argument("--crossfade", type=float, default=D["crossfade_ms"], metavar="MS",
+                   help="style switch crossfade in ms")
+    g.add_argument("--mix", type=float, default=D["mix"], metavar="X",
+                   help="0..1 wet share (the dry part is the input, delay-aligned)")
+    g.add_argument("--gain", type=float, default=D["gain_db"], metavar="DB",
+                   help="output gain in dB (a limiter at -0.1 dBFS follows)")
+    g.add_argument("--device", default="cpu", metavar="cpu|cuda",
+                   help="where the style nets run (CUDA absent: the CPU, with a warning)")
+    g.add_argument("--midi", metavar="FILE.mid",
+                   help="replay a MIDI file's program and control changes (DESIGN mapping)")
+    g.add_argument("--models-dir", metavar="DIR",
+                   help="user model folder (default: $RTSTYLE_MODELS or the user data dir)")
     g.add_argument("--block-size", type=int, default=D["block_size"], metavar="N",
                    help="samples per engine call, as a live callback delivers them")
     g.add_argument("--n-fft", type=int, default=D["n_fft"], metavar="N",
-                   help="FFT size (periodic Hann window)")
+                   help="FFT size (periodic Hann window; default the models', 1024 for identity)")
     g.add_argument("--hop-length", type=int, default=D["hop_length"], metavar="N",
-                   help="STFT hop in samples; divides --n-fft")
+                   help="STFT hop in samples; divides --n-fft (default the models', 256)")
     g.add_argument("--lookahead", type=int, default=D["lookahead"], metavar="N",
                    help="phase look-ahead in frames, 0..3 (one hop of latency each)")
     g.add_argument("--phase-init", choices=PHASE_INITS, default=D["phase_init"],
@@ -233,11 +254,16 @@ def _add_render(sub) -> None:
     g.add_argument("--phase-iters", type=int, default=D["phase_iters"], metavar="N",
                    help="fast Griffin-Lim projections per hop")
     g.add_argument("--momentum", type=float, default=D["momentum"], metavar="X",
-                   help="fast Griffin-Lim momentum, in [0, 1) (default 0.9 with look-ahead, "
-                        "0 without)")
+                   help="fast Griffin-Lim momentum, in [0, 1) (default with look-ahead: 0.5 for "
+                        "input phase, 0.9 otherwise; 0 without)")
     g = p.add_argument_group("outputs")
     g.add_argument("--keep-latency", action="store_true",
                    help="write what live would play: IN length + latency samples")
+    g.add_argument("--sr", type=int, metavar="HZ", help="output rate (default: the input's)")
+    g.add_argument("--format", metavar="FMT",
+                   help="output format for folders (WAV, FLAC, ...; default: the input's)")
+    g.add_argument("--subtype", metavar="ST",
+                   help="output subtype (PCM_16, PCM_24, FLOAT, ...; default: the input's)")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files")
     g.add_argument("--report", metavar="FILE.json",
                    help="settings, latency, real-time factor, spectral convergence, peak")
@@ -245,56 +271,151 @@ def _add_render(sub) -> None:
     p.set_defaults(func=_run_render)
 
 
+def _render_jobs(args):
+    """[(input, output)] from the command line: files, or folders mirrored into -o."""
+    import pathlib
+
+    from .errors import AudioFileError, ParameterError
+    from .io.files import AUDIO_EXTENSIONS
+
+    ins = [pathlib.Path(p) for p in args.input]
+    single = len(ins) == 1 and not ins[0].is_dir()
+    if single:
+        return [(ins[0], pathlib.Path(args.output))], True
+    out_dir = pathlib.Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"-o {out_dir}: must be a folder when rendering several inputs")
+    ext = None if args.format is None else "." + args.format.lower()
+    jobs = []
+    for src in ins:
+        if src.is_dir():
+            pattern = "**/*" if args.recursive else "*"
+            files = sorted(p for p in src.glob(pattern)
+                           if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            if not files:
+                raise AudioFileError(f"{src}: no audio files in this folder"
+                                     + ("" if args.recursive else " (--recursive descends)"))
+            for f in files:
+                rel = f.relative_to(src)
+                jobs.append((f, out_dir / (rel.with_suffix(ext) if ext else rel)))
+        elif src.exists():
+            jobs.append((src, out_dir / (src.with_suffix(ext).name if ext else src.name)))
+        else:
+            raise AudioFileError(f"{src}: no such file")
+    return jobs, False
+
+
 def _run_render(args) -> int:
     import json
     import pathlib
 
-    import soundfile as sf
+    from .errors import ParameterError, RtStyleError
+    from .io.files import atomic_output, check_output_path
+    from .render import render_file, style_list
 
-    from .errors import ParameterError
-    from .io.files import (format_and_subtype, atomic_output, check_output_path, load_audio,
-                           save_audio)
-    from .render import render
-
-    outputs = [o for o in (args.output, args.report) if o]
-    if len({str(pathlib.Path(o).resolve()) for o in outputs}) != len(outputs):
-        raise ParameterError("--output and --report must be different files")
-    # Fail before processing, not after: output paths and the output's file type.
-    for o in outputs:
-        check_output_path(o, overwrite=args.overwrite, protect=[args.input])
-    fmt, _ = format_and_subtype(str(args.output), None, None)
-
-    y, sr = load_audio(args.input)
-    info_in = sf.info(str(args.input))
-    # Keep the input's sample format where the output's file type has it (else its default).
-    keep = info_in.format == fmt and sf.check_format(fmt, info_in.subtype)
-    subtype = info_in.subtype if keep else None
-    log.debug("input %s: %.2f s at %d Hz, %d channel(s), %s", args.input, y.shape[-1] / sr, sr,
-              1 if y.ndim == 1 else y.shape[0], info_in.subtype)
-    out, info = render(
-        y, sr=sr, style=args.style, block_size=args.block_size, n_fft=args.n_fft,
-        hop_length=args.hop_length, lookahead=args.lookahead, phase_iters=args.phase_iters,
-        phase_init=args.phase_init, momentum=args.momentum, keep_latency=args.keep_latency,
-    )
-    save_audio(args.output, out, sr=sr, subtype=subtype, overwrite=args.overwrite,
-               protect=[args.input])
+    jobs, single = _render_jobs(args)
+    outs = [str(o.resolve()) for _, o in jobs] + ([str(pathlib.Path(args.report).resolve())]
+                                                  if args.report else [])
+    if len(set(outs)) != len(outs):
+        raise ParameterError("two outputs would share a name (--output, --report, or inputs "
+                             "with the same name)")
+    protect = [src for src, _ in jobs]
+    for _, out in jobs:              # fail before minutes of work, not after
+        if not single:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        check_output_path(out, overwrite=args.overwrite, protect=protect)
     if args.report:
-        report = {
-            "input": str(args.input), "output": str(args.output), "sr": sr, "model_sr": sr,
-            "n_fft": args.n_fft, "hop_length": args.hop_length, **info, "styles": [args.style],
-            "block_size": args.block_size, "lookahead": args.lookahead,
-            "phase_init": args.phase_init, "phase_iters": args.phase_iters,
-            "momentum": args.momentum, "keep_latency": args.keep_latency,
-            "rtstyle_version": __version__,
-        }
-        with atomic_output(args.report, overwrite=args.overwrite, protect=[args.input]) as tmp:
-            tmp.write_text(json.dumps(report, indent=1) + "\n")
-    if not args.quiet:
-        sc = "n/a (silent input)" if info["sc_db"] is None else f"{info['sc_db']:.1f} dB"
-        print(f"wrote {args.output} ({out.shape[-1] / sr:.2f} s at {sr} Hz): latency "
-              f"{info['latency_samples']} samples ({info['latency_ms']:.1f} ms"
-              f"{', kept' if args.keep_latency else ', removed'}), rtf {info['rtf']:.3f}, SC {sc}")
-    return 0
+        check_output_path(args.report, overwrite=args.overwrite, protect=protect)
+    styles = style_list(args.style, models_dir=args.models_dir)
+    events_of = None
+    if args.midi:
+        from .control import Mapping, midi_file_events
+
+        def events_of(sr):
+            return midi_file_events(args.midi, sr=sr, mapping=Mapping(), n_styles=len(styles))
+    settings = dict(style=styles, block_size=args.block_size, n_fft=args.n_fft,
+                    hop_length=args.hop_length, lookahead=args.lookahead,
+                    phase_iters=args.phase_iters, phase_init=args.phase_init,
+                    momentum=args.momentum, strength=args.strength, morph=args.morph,
+                    crossfade_ms=args.crossfade, mix=args.mix, gain_db=args.gain,
+                    device=args.device, models_dir=args.models_dir,
+                    keep_latency=args.keep_latency)
+    bars = _progress_bars(args, jobs)
+    reports, failed = [], []
+    for src, out in jobs:
+        try:
+            from .io.files import audio_info
+
+            info_in = audio_info(src)
+            events = events_of(info_in.sr) if events_of else ()
+            info = render_file(src, out, sr_out=args.sr, format=args.format,
+                               subtype=args.subtype, overwrite=args.overwrite, events=events,
+                               progress=bars.file(src, info_in.frames), **settings)
+        except RtStyleError as err:
+            bars.done()
+            if single:
+                raise
+            failed.append(str(src))
+            print(f"rtstyle render: skipped {src}: {_one_line(err)}", file=sys.stderr)
+            continue
+        bars.done()
+        report = {**info, "block_size": args.block_size, "lookahead": args.lookahead,
+                  "phase_init": args.phase_init, "phase_iters": args.phase_iters,
+                  "momentum": args.momentum, "strength": args.strength, "morph": args.morph,
+                  "crossfade_ms": args.crossfade, "mix": args.mix, "gain_db": args.gain,
+                  "midi": args.midi, "keep_latency": args.keep_latency,
+                  "rtstyle_version": __version__}
+        reports.append(report)
+        if not args.quiet:
+            sc = "n/a (silent input)" if info["sc_db"] is None else f"{info['sc_db']:.1f} dB"
+            print(f"wrote {out} ({info['duration_s']:.2f} s, {info['sr_out']} Hz, style "
+                  f"{info['styles'][0]}): latency {info['latency_samples']} samples "
+                  f"({info['latency_ms']:.1f} ms{', kept' if args.keep_latency else ', removed'}),"
+                  f" rtf {info['rtf']:.3f}, SC {sc}")
+    bars.close()
+    if args.report and reports:
+        with atomic_output(args.report, overwrite=args.overwrite, protect=protect) as tmp:
+            tmp.write_text(json.dumps(reports[0] if single else reports, indent=1) + "\n")
+    if not single and not args.quiet:
+        print(f"rendered {len(reports)} of {len(jobs)} files"
+              + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def _one_line(err) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+class _progress_bars:
+    """tqdm bars, per file and overall, on a terminal and unless -q (no-ops otherwise)."""
+
+    def __init__(self, args, jobs):
+        self.on = not args.quiet and sys.stderr.isatty()
+        self.total = self.bar = None
+        if self.on:
+            from tqdm import tqdm
+
+            self._tqdm = tqdm
+            if len(jobs) > 1:
+                self.total = tqdm(total=len(jobs), unit="file", position=0, leave=True)
+
+    def file(self, src, frames):
+        if not self.on:
+            return None
+        self.bar = self._tqdm(total=frames, unit="smp", unit_scale=True, leave=False,
+                              desc=str(src)[-40:], position=1 if self.total else 0)
+        return self.bar.update
+
+    def done(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.total is not None:
+            self.total.update(1)
+
+    def close(self):
+        if self.total is not None:
+            self.total.close()
 
 
 def _add_styles(sub) -> None:
@@ -357,6 +478,150 @@ def _run_styles(args) -> int:
     return 0
 
 
+def _add_train(sub) -> None:
+    from .train.options import DEFAULTS as D
+
+    p = sub.add_parser(
+        "train",
+        help="train a feed-forward style net (one or several styles) on a corpus",
+        formatter_class=_Formatter,
+        description=textwrap.dedent("""\
+            Train a small causal transform net to do, in one pass per frame, what 'rtstyle
+            transfer' does by optimisation: random chunks of the corpus go through the net,
+            and the loss is the transfer's (content + Gram style loss through the same seeded
+            shallow random encoder on the same features). Several --style options make one
+            conditioned model that holds them all. Writes NAME.safetensors + NAME.json (the
+            model card). Checkpoints (safetensors + JSON, never pickle) go to --checkpoint-dir
+            every --checkpoint-every steps, at the end, on Ctrl-C and on SIGTERM; --resume
+            continues one. tools/train_style.py is the same command.
+            """),
+        epilog=textwrap.dedent("""\
+            examples:
+              python tools/make_corpus.py        # the corpus, in ~/.cache/rtstyle/corpus
+              C=~/.cache/rtstyle/corpus
+              rtstyle train --style $C/styles/organ.flac --corpus $C -o models/organ
+              rtstyle train --style organ=$C/styles/organ.flac --style choir=$C/styles/choir.flac \\
+                  --corpus $C -o models/duo --steps 3000 --filters 1024 --threads 1
+              rtstyle train --style organ=$C/styles/organ.flac --corpus $C -o models/organ-ll \\
+                  --n-fft 256 --hop-length 64 --n-mels 64
+              rtstyle train ... --resume         # after Ctrl-C or a kill: same command + --resume
+            """),
+    )
+    p.add_argument("--style", action="append", required=True, metavar="NAME=REF[,REF2...]",
+                   help="a style and its reference file(s); repeat for a conditioned model; "
+                        "REF alone names the style after the file")
+    p.add_argument("--corpus", required=True, metavar="DIR",
+                   help="content corpus: a folder with manifest.json (tools/make_corpus.py) or "
+                        "of audio files")
+    p.add_argument("-o", "--output", required=True, metavar="models/NAME",
+                   help="model to write: NAME.safetensors + NAME.json")
+    g = p.add_argument_group("training")
+    g.add_argument("--steps", type=int, default=D["steps"], help="Adam steps")
+    g.add_argument("--batch-size", type=int, default=D["batch_size"], help="chunks per step")
+    g.add_argument("--chunk-frames", type=int, default=D["chunk_frames"],
+                   help="STFT frames per chunk that the loss sees")
+    g.add_argument("--lr", type=float, default=D["lr"], help="Adam step size")
+    g.add_argument("--lr-final", type=float, default=D["lr_final"],
+                   help="final step size, as a fraction of --lr (cosine decay)")
+    g.add_argument("--content-weight", type=float, default=D["content_weight"],
+                   help="weight of the content loss (as rtstyle transfer)")
+    g.add_argument("--style-weight", type=float, default=D["style_weight"],
+                   help="weight of the Gram style loss (as rtstyle transfer)")
+    g.add_argument("--seed", type=int, default=D["seed"],
+                   help="net initialisation, chunk draws, validation chunks")
+    g.add_argument("--time-limit", type=float, default=None, metavar="MIN",
+                   help="stop after this many minutes (checkpoint and model as far as it got)")
+    g = p.add_argument_group("analysis and loss (the transfer's defaults)")
+    g.add_argument("--sr", type=int, default=D["sr"], metavar="HZ", help="sample rate of the model")
+    g.add_argument("--n-fft", type=int, default=D["n_fft"], help="FFT size of the model")
+    g.add_argument("--hop-length", type=int, default=D["hop_length"], help="STFT hop in samples")
+    g.add_argument("--features", choices=("stft", "mel", "mfcc"), default=D["features"],
+                   help="what the loss's encoder sees")
+    g.add_argument("--n-mels", type=int, default=D["n_mels"], help="mel bands (mel, mfcc)")
+    g.add_argument("--n-mfcc", type=int, default=None,
+                   help=f"cepstral coefficients (mfcc); default {D['n_mfcc']} or --n-mels if fewer")
+    g.add_argument("--filters", type=int, default=D["filters"], help="encoder filters")
+    g.add_argument("--encoder-seed", type=int, default=D["encoder_seed"],
+                   help="seed of the encoder's random weights (transfer's --seed)")
+    g = p.add_argument_group("net")
+    g.add_argument("--hidden", type=int, default=D["hidden"], help="hidden channels")
+    g.add_argument("--layers", type=int, default=D["layers"], help="dilated causal conv layers")
+    g.add_argument("--lookahead", type=int, default=D["lookahead"],
+                   help="frames the net looks ahead (latency, in hops)")
+    g = p.add_argument_group("run")
+    g.add_argument("--device", default=D["device"], help="cpu or cuda (falls back to cpu)")
+    g.add_argument("--threads", type=int, default=D["threads"],
+                   help="torch CPU threads (default: torch's choice)")
+    g.add_argument("--val-every", type=int, default=D["val_every"], help="validate every N steps")
+    g.add_argument("--val-chunks", type=int, default=D["val_chunks"],
+                   help="held-out chunks for validation")
+    g.add_argument("--checkpoint-every", type=int, default=D["checkpoint_every"],
+                   help="checkpoint every N steps")
+    g.add_argument("--log-every", type=int, default=D["log_every"],
+                   help="log line every N steps (when there is no progress bar)")
+    g.add_argument("--checkpoint-dir", metavar="DIR", default=None,
+                   help="default: ~/.cache/rtstyle/checkpoints/NAME (the user cache folder)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint in --checkpoint-dir")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing model, or a checkpoint when not resuming")
+    g.add_argument("--licence", default=None, metavar="TEXT",
+                   help="licence of the training audio, added to the card's (the corpus "
+                        "manifest's lines are taken automatically)")
+    g.add_argument("--note", default=None, metavar="TEXT",
+                   help="a note for the model card (e.g. why this encoder width)")
+    _common(p)
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    import pathlib
+
+    from .errors import ParameterError
+    from .io.files import check_output_path
+    from .train.options import TrainSettings, parse_style
+
+    out = pathlib.Path(args.output)
+    if out.is_dir() or args.output.endswith(("/", "\\")):
+        raise ParameterError(f"--output {args.output}: is a folder; give models/NAME")
+    if out.suffix.lower() in (".safetensors", ".json"):
+        out = out.with_name(out.stem)
+    weights, card = (out.with_name(out.name + ext) for ext in (".safetensors", ".json"))
+    settings = TrainSettings(
+        name=out.name, styles=tuple(parse_style(spec) for spec in args.style),
+        corpus=args.corpus, sr=args.sr, n_fft=args.n_fft, hop_length=args.hop_length,
+        features=args.features, n_mels=args.n_mels, n_mfcc=args.n_mfcc, filters=args.filters,
+        encoder_seed=args.encoder_seed, content_weight=args.content_weight,
+        style_weight=args.style_weight, hidden=args.hidden, layers=args.layers,
+        lookahead=args.lookahead, steps=args.steps, batch_size=args.batch_size,
+        chunk_frames=args.chunk_frames, lr=args.lr, lr_final=args.lr_final, seed=args.seed,
+        device=args.device, threads=args.threads, val_every=args.val_every,
+        val_chunks=args.val_chunks, checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every, licence=args.licence,
+        extra={"note": args.note} if args.note else {},
+    )
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise ParameterError(f"--time-limit={args.time_limit} must be a positive number of minutes")
+    refs = [r for spec in settings.styles for r in spec.references]
+    for path in (weights, card):   # fail now, not after an hour of training
+        check_output_path(path, overwrite=args.overwrite, protect=refs)
+
+    from .models import save_model
+    from .train import train
+
+    result = train(settings, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                   overwrite=args.overwrite, time_limit=args.time_limit,
+                   progress=not args.quiet and sys.stderr.isatty())
+    save_model(result.net, result.card, out, overwrite=args.overwrite)
+    if not args.quiet:
+        q = result.card["quality"]["styles"]
+        styles = ", ".join(f"{n} style {v['s_content']:.3g} -> {v['s_ff']:.3g}"
+                           for n, v in q.items())
+        print(f"wrote {weights} + {card.name}: {result.steps} steps in "
+              f"{result.card['training']['wall_time_s'] / 60:.1f} min; val {styles}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rtstyle", formatter_class=_Formatter,
@@ -370,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transfer(sub)
     _add_render(sub)
     _add_styles(sub)
+    _add_train(sub)
     return parser
 
 

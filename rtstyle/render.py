@@ -13,6 +13,7 @@ anything imports ``rtstyle.render``), so the engine and the metrics are imported
 
 from __future__ import annotations
 
+import collections
 import time
 
 import numpy as np
@@ -20,7 +21,8 @@ import numpy as np
 from . import _validate as v
 from .errors import ParameterError
 
-__all__ = ["render", "style_list", "STYLES", "PHASE_INITS", "DEFAULTS"]
+__all__ = ["render", "render_file", "RenderSession", "style_list", "STYLES", "PHASE_INITS",
+           "DEFAULTS"]
 
 #: Built-in styles. ``identity`` is the permanent pass-through transform (tests, bypass).
 STYLES = ("identity",)
@@ -109,74 +111,238 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 512,
     >>> out.shape, info["latency_samples"]
     ((22050,), 1057)
     """
-    from .dsp.metrics import spectral_convergence
-    from .dsp.stft import stft
-    from .io.files import resample
-    from .stream import Streamer
-    from .stream.streamer import resolve_styles
-
     y = v.valid_audio(y)
     sr = v.positive_int(sr, "sr")
-    block_size = v.positive_int(block_size, "block_size")
-    if not isinstance(keep_latency, bool):
-        raise ParameterError(f"keep_latency={keep_latency!r} must be True or False")
-    styles = resolve_styles(style_list(style, models_dir=models_dir), device="cpu",
-                            models_dir=models_dir)
-    model_sr = next((m.sr for m, _ in styles if m is not None), sr)
-
-    n = y.shape[-1]
-    x = y if model_sr == sr else resample(y, orig_sr=sr, target_sr=model_sr)
-    st = Streamer([m if m is None else (m, i) for m, i in styles], sr=model_sr, n_fft=n_fft,
-                  hop_length=hop_length, lookahead=lookahead, phase_iters=phase_iters,
-                  phase_init=phase_init, momentum=momentum, strength=strength, morph=morph,
-                  crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, device=device,
-                  channels=1 if y.ndim == 1 else y.shape[0])
-    st.record_targets = True
+    channels = 1 if y.ndim == 1 else y.shape[0]
+    session = RenderSession(sr=sr, channels=channels, style=style, block_size=block_size,
+                            n_fft=n_fft, hop_length=hop_length, lookahead=lookahead,
+                            phase_iters=phase_iters, phase_init=phase_init, momentum=momentum,
+                            strength=strength, morph=morph, crossfade_ms=crossfade_ms, mix=mix,
+                            gain_db=gain_db, device=device, models_dir=models_dir,
+                            keep_latency=keep_latency)
+    x = y.reshape(channels, -1)
     t0 = time.perf_counter()
-    m = x.shape[-1]
-    parts = [st.feed(x[..., i: i + block_size]) for i in range(0, m, block_size)]
-    parts.append(st.flush())
-    elapsed_engine = time.perf_counter() - t0
-    played = np.concatenate(parts, axis=-1)  # m + latency samples: what live would play
-    aligned = played[..., st.latency: st.latency + m]
-
-    sc_db = None
-    if np.any(x):
-        S = st.recorded_targets()
-        S = S[..., : 1 + m // st.hop_length]    # the frames of the centred STFT of x
-        if S.shape[-1] and S.any():
-            sc_db = float(spectral_convergence(aligned, S[0] if aligned.ndim == 1 else S,
-                                               n_fft=st.n_fft, hop_length=st.hop_length))
-    t1 = time.perf_counter()
-    if model_sr != sr:
-        aligned = _fit(resample(aligned, orig_sr=model_sr, target_sr=sr), n)
-    latency = int(round(st.latency * sr / model_sr))
-    out = aligned
-    if keep_latency:
-        pad = [(0, 0)] * (aligned.ndim - 1) + [(latency, 0)]
-        out = np.pad(aligned, pad)
-    elapsed = elapsed_engine + time.perf_counter() - t1
-    out = out.astype(np.float32, copy=False)
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
-    duration_s = n / sr
-    info = {
-        "latency_samples": latency,
-        "latency_ms": 1000.0 * latency / sr,
-        "rtf": elapsed / duration_s,
-        "sc_db": sc_db,
-        "duration_s": duration_s,
-        "peak_dbfs": float(20 * np.log10(peak)) if peak > 0 else None,
-        "model_sr": int(model_sr),
-        "n_fft": int(st.n_fft),
-        "hop_length": int(st.hop_length),
-        "styles": st.styles,
-        "limited_samples": int(st.limited_samples),
-    }
-    return out, info
+    parts = [session.process(x[:, i:i + 65536]) for i in range(0, x.shape[1], 65536)]
+    parts.append(session.finish())
+    out = np.concatenate(parts, axis=1)
+    info = session.info(elapsed=time.perf_counter() - t0)
+    return (out[0] if y.ndim == 1 else out), info
 
 
-def _fit(y: np.ndarray, n: int) -> np.ndarray:
-    """Cut or zero-pad the last axis to ``n`` samples (resampling rounds lengths)."""
-    if y.shape[-1] >= n:
-        return y[..., :n]
-    return np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
+class RenderSession:
+    """One input through a :class:`~rtstyle.stream.Streamer`, block by block, at file rates.
+
+    The input (at ``sr``) is resampled to the models' rate, fed to the Streamer in
+    ``block_size`` pieces (split at control events), and its output is aligned (the latency
+    dropped, unless ``keep_latency``) and resampled to ``sr_out``. Memory does not grow with
+    the input's length: spectral convergence and the peak are accumulated as the audio passes.
+
+    Parameters are those of :func:`render`; ``sr_out`` (default ``sr``) is the output rate.
+    Use :meth:`schedule` for control events, :meth:`process` for each input block
+    ``(channels, n)`` and :meth:`finish` for the tail; :meth:`info` for the report.
+    """
+
+    def __init__(self, *, sr: int, channels: int, style=None, block_size: int = 512,
+                 n_fft=None, hop_length=None, lookahead: int = 1, phase_iters: int = 16,
+                 phase_init: str = "input", momentum=None, strength: float = 1.0,
+                 morph: float = 0.0, crossfade_ms: float = 50.0, mix: float = 1.0,
+                 gain_db: float = 0.0, device: str = "cpu", models_dir=None,
+                 keep_latency: bool = False, sr_out: int | None = None):
+        from .io.files import Resampler
+        from .stream import Streamer
+        from .stream.analysis import StreamingSTFT
+        from .stream.streamer import resolve_styles
+
+        self.sr = v.positive_int(sr, "sr")
+        self.sr_out = self.sr if sr_out is None else v.positive_int(sr_out, "sr_out")
+        self.block_size = v.positive_int(block_size, "block_size")
+        if not isinstance(keep_latency, bool):
+            raise ParameterError(f"keep_latency={keep_latency!r} must be True or False")
+        self.keep_latency = keep_latency
+        styles = resolve_styles(style_list(style, models_dir=models_dir), models_dir=models_dir)
+        self.model_sr = next((m.sr for m, _ in styles if m is not None), self.sr)
+        self.channels = channels
+        self.streamer = st = Streamer(
+            [None if m is None else (m, i) for m, i in styles], sr=self.model_sr, n_fft=n_fft,
+            hop_length=hop_length, lookahead=lookahead, phase_iters=phase_iters,
+            phase_init=phase_init, momentum=momentum, strength=strength, morph=morph,
+            crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, device=device,
+            channels=channels)
+        st.record_targets = True          # drained frame by frame into the SC sums below
+        self._rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=channels)
+        self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr_out, channels=channels)
+        self._sc_stft = StreamingSTFT(n_fft=st.n_fft, hop_length=st.hop_length, channels=channels)
+        self._targets = collections.deque()   # target frames (channels, bins) not yet paired
+        self._sc_num = self._sc_den = 0.0
+        self._sc_skip = st.latency
+        self._n_in = 0                    # input samples (file rate)
+        self._m_in = 0                    # samples fed to the engine (model rate)
+        self._m_out = 0                   # engine samples out
+        self._skip = 0 if keep_latency else st.latency
+        self._events: list[tuple[int, str, object]] = []
+        self._peak = 0.0
+        self._out_frames = 0
+
+    # ------------------------------------------------------------------ control
+    def schedule(self, sample: int, name: str, value) -> None:
+        """A control change at input sample ``sample`` (file rate), e.g. from a MIDI file."""
+        at = int(round(sample * self.model_sr / self.sr))
+        self._events.append((at, name, value))
+        self._events.sort(key=lambda e: e[0])
+
+    # ------------------------------------------------------------------ audio
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """An input block ``(channels, n)`` at ``sr`` → the output that is ready, at ``sr_out``."""
+        self._n_in += x.shape[1]
+        return self._emit(self._engine(self._rs_in.process(x)))
+
+    def finish(self) -> np.ndarray:
+        """Flush everything: the rest of the output, cut to the exact length."""
+        tail = self._engine(self._rs_in.flush(), last=True)
+        out = self._emit(tail, last=True)
+        want = self.expected_frames
+        have = self._out_frames
+        if have > want:                                   # resampling rounds up a little
+            out = out[:, : out.shape[1] - (have - want)]
+        elif have < want:
+            out = np.concatenate([out, np.zeros((self.channels, want - have), np.float32)], 1)
+        self._out_frames = want
+        return out
+
+    @property
+    def latency(self) -> int:
+        """Latency at the output rate (what ``keep_latency`` keeps)."""
+        return int(round(self.streamer.latency * self.sr_out / self.model_sr))
+
+    @property
+    def expected_frames(self) -> int:
+        n = int(round(self._n_in * self.sr_out / self.sr))
+        return n + (self.latency if self.keep_latency else 0)
+
+    def _engine(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+        st, parts, pos = self.streamer, [], 0
+        while pos < x.shape[1]:
+            while self._events and self._events[0][0] <= self._m_in:
+                _, name, value = self._events.pop(0)
+                st.set(name, value)
+            end = min(pos + self.block_size, x.shape[1])
+            if self._events:
+                end = min(end, pos + max(1, self._events[0][0] - self._m_in))
+            parts.append(st.feed(x[:, pos:end]))
+            self._m_in += end - pos
+            pos = end
+        if last:
+            parts.append(st.flush())
+        y = np.concatenate(parts, axis=1) if parts else np.zeros((self.channels, 0), np.float32)
+        self._sc_update(y, last)
+        if self._skip:                    # align: drop the first `latency` engine samples
+            drop = min(self._skip, y.shape[1])
+            self._skip -= drop
+            y = y[:, drop:]
+        return y
+
+    def _emit(self, y: np.ndarray, last: bool = False) -> np.ndarray:
+        out = self._rs_out.process(y, last=last)
+        if out.size:
+            self._peak = max(self._peak, float(np.max(np.abs(out))))
+        self._out_frames += out.shape[1]
+        return out
+
+    # ------------------------------------------------------------------ spectral convergence
+    def _sc_update(self, y: np.ndarray, last: bool) -> None:
+        """Pair the aligned output's STFT frames with the engine's target frames, in order.
+
+        Targets come out of the engine a latency before the output that realises them, so the
+        queue holds a few frames only; the sums give SC of the whole file at the end.
+        """
+        st = self.streamer
+        for block in st._targets:
+            self._targets.extend(np.moveaxis(block, -1, 0))
+        st._targets.clear()
+        if self._sc_skip:
+            drop = min(self._sc_skip, y.shape[1])
+            self._sc_skip -= drop
+            y = y[:, drop:]
+        A = np.abs(self._sc_stft.feed(y))
+        if last:
+            A = np.concatenate([A, np.abs(self._sc_stft.feed(
+                np.zeros((self.channels, st.n_fft // 2))))], axis=-1)
+        for t in range(A.shape[-1]):
+            if not self._targets:
+                break
+            S = self._targets.popleft()
+            self._sc_num += float(np.sum((A[..., t] - S) ** 2))
+            self._sc_den += float(np.sum(S.astype(np.float64) ** 2))
+
+    def info(self, *, elapsed: float) -> dict:
+        """The report keys of DESIGN.md (and a few more) for this input."""
+        duration_s = self._n_in / self.sr
+        st = self.streamer
+        sc = None
+        if self._sc_den > 0:
+            sc = float(10 * np.log10(max(self._sc_num, 1e-300) / self._sc_den))
+        return {
+            "latency_samples": self.latency,
+            "latency_ms": 1000.0 * self.latency / self.sr_out,
+            "rtf": elapsed / duration_s if duration_s else None,
+            "sc_db": sc,
+            "duration_s": duration_s,
+            "peak_dbfs": float(20 * np.log10(self._peak)) if self._peak > 0 else None,
+            "model_sr": int(self.model_sr),
+            "n_fft": int(st.n_fft),
+            "hop_length": int(st.hop_length),
+            "styles": st.styles,
+            "limited_samples": int(st.limited_samples),
+        }
+
+
+def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, subtype=None,
+                overwrite: bool = False, events=(), progress=None, read_block: int = 65536,
+                **kw) -> dict:
+    """Render one file to another, streamed from disk (memory does not grow with duration).
+
+    Parameters
+    ----------
+    path_in, path_out : path
+        Any file soundfile reads; the output's format from its extension (or ``format``),
+        its subtype the input's where that format has it (or ``subtype``). Written atomically;
+        never over ``path_in``, never over an existing file without ``overwrite``.
+    sr_out : int, optional
+        The output's rate (default the input's).
+    events : iterable of (sample, name, value)
+        Control changes at input samples (file rate), e.g. from a MIDI file.
+    progress : callable(n_samples), optional
+        Called with the number of input samples consumed after every block.
+    **kw
+        The engine settings of :func:`render` (style, block_size, strength, ..., keep_latency).
+
+    Returns
+    -------
+    info : dict
+        :func:`render`'s info plus ``input``, ``output``, ``sr`` (the input file's) and
+        ``sr_out``.
+    """
+    import soundfile as sf
+
+    from .io.files import AudioWriter, format_and_subtype, read_blocks
+
+    t0 = time.perf_counter()
+    info_in, blocks = read_blocks(path_in, blocksize=read_block)
+    fmt, _ = format_and_subtype(str(path_out), format, None)
+    if subtype is None:
+        src = sf.info(str(path_in))
+        if src.format == fmt and sf.check_format(fmt, src.subtype):
+            subtype = src.subtype                 # keep the input's sample format
+    session = RenderSession(sr=info_in.sr, channels=info_in.channels, sr_out=sr_out, **kw)
+    for sample, name, value in events:
+        session.schedule(sample, name, value)
+    with AudioWriter(path_out, sr=session.sr_out, channels=info_in.channels, format=format,
+                     subtype=subtype, overwrite=overwrite, protect=[path_in]) as w:
+        for block in blocks:
+            w.write(session.process(block))
+            if progress is not None:
+                progress(block.shape[1])
+        w.write(session.finish())
+    info = session.info(elapsed=time.perf_counter() - t0)
+    return {"input": str(path_in), "output": str(path_out), "sr": int(info_in.sr),
+            "sr_out": int(session.sr_out), **info}

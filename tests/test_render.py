@@ -211,3 +211,52 @@ def test_cli_bad_paths(wav, tmp_path, capsys):
     assert existing.read_bytes() == b"old" and wav.read_bytes() == before
     code, _, err = main(capsys, "render", wav, "-o", existing, "--style", "identity", "--overwrite", "-q")
     assert code == 0 and sf.info(existing).frames == signal().shape[-1], err
+
+
+# ------------------------------------------------------------------- real files and folders
+
+
+def test_stereo_resampled_file_streamed_from_disk(tmp_path, capsys):
+    # A stereo 44.1 kHz file read in small blocks: stereo out, same length, each channel its own
+    # stream, equal to the in-memory render of the same file.
+    y = np.stack([signal(0.7), 0.5 * chirp(SR, duration=0.7)])
+    y44 = rtstyle.io.files.resample(y, orig_sr=SR, target_sr=44100)
+    src = tmp_path / "st.flac"
+    sf.write(src, y44.T, 44100, subtype="PCM_24")
+    out = tmp_path / "st_out.flac"
+    from rtstyle.render import render_file
+
+    info = render_file(src, out, style="identity", read_block=1000)
+    z, sr = sf.read(out, dtype="float32", always_2d=True)
+    assert sr == 44100 and z.shape == (y44.shape[1], 2) and sf.info(out).subtype == "PCM_24"
+    ref, _ = render(sf.read(src, dtype="float32")[0].T, sr=44100, style="identity")
+    assert np.max(np.abs(z.T - ref)) <= 2 ** -22     # PCM_24 quantisation
+    assert info["sc_db"] < -60 and info["sr_out"] == 44100
+
+
+def test_output_rate_option(wav, tmp_path, capsys):
+    out = tmp_path / "o16k.wav"
+    code, _, err = main(capsys, "render", wav, "-o", out, "--style", "identity", "--sr", 16000, "-q")
+    assert code == 0, err
+    z, sr = sf.read(out)
+    assert sr == 16000 and z.shape[0] == round(signal().size * 16000 / SR)
+
+
+def test_folder_with_a_corrupt_file_renders_the_rest(tmp_path, capsys):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    sf.write(src / "a.wav", signal(), SR)
+    sf.write(src / "sub" / "b.flac", signal(0.3), SR)
+    (src / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    (src / "notes.txt").write_text("not audio, not touched")
+    dst = tmp_path / "out"
+    code, out, err = main(capsys, "render", src, "-o", dst, "--style", "identity", "--recursive",
+                          "--report", tmp_path / "r.json")
+    assert code != 0
+    assert "broken.wav" in err and len(err.strip().splitlines()) == 1
+    assert (dst / "a.wav").exists() and (dst / "sub" / "b.flac").exists()
+    assert not (dst / "broken.wav").exists() and not (dst / "notes.txt").exists()
+    assert "rendered 2 of 3 files" in out
+    reports = json.loads((tmp_path / "r.json").read_text())
+    assert isinstance(reports, list) and len(reports) == 2
+    assert not list(dst.rglob(".*tmp*"))             # no partial files

@@ -22,6 +22,7 @@ import re
 import secrets
 import stat
 import struct
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +34,9 @@ from ..errors import AudioFileError, ParameterError
 
 __all__ = [
     "resample",
+    "Resampler",
+    "read_blocks",
+    "AudioWriter",
     "format_and_subtype",
     "load_audio",
     "save_audio",
@@ -55,6 +59,9 @@ _EXTRA_EXTENSIONS = {
 }
 # Shown in the "unknown extension" message, in this order, where libsndfile has them.
 _COMMON_EXTENSIONS = ("wav", "flac", "ogg", "aiff", "mp3")
+#: Extensions taken as audio when a folder is rendered (others are left alone).
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".mp3",
+                              ".caf", ".au", ".snd", ".w64", ".rf64"})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,6 +88,132 @@ def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
         return y
     out = soxr.resample(np.asarray(y).T, orig_sr, target_sr, quality=RESAMPLE_QUALITY).T
     return np.ascontiguousarray(out, dtype=y.dtype)
+
+
+class Resampler:
+    """Streaming soxr resampler (channel-first blocks), equal to :func:`resample` of the whole.
+
+    soxr's stream is delay-compensated: the concatenated outputs of :meth:`process` and
+    :meth:`flush` equal the one-shot result (tested), so a file resampled block by block is
+    the same file. With equal rates it passes blocks through.
+
+    Parameters
+    ----------
+    orig_sr, target_sr : int > 0
+    channels : int > 0
+    """
+
+    def __init__(self, *, orig_sr: int, target_sr: int, channels: int):
+        self.orig_sr = positive_int(orig_sr, "orig_sr")
+        self.target_sr = positive_int(target_sr, "target_sr")
+        self.channels = positive_int(channels, "channels")
+        self._rs = None
+        if self.orig_sr != self.target_sr:
+            self._rs = soxr.ResampleStream(self.orig_sr, self.target_sr, self.channels,
+                                           dtype="float32", quality=RESAMPLE_QUALITY)
+
+    def process(self, x: np.ndarray, *, last: bool = False) -> np.ndarray:
+        """``x`` (channels, n) → (channels, m) float32; ``last=True`` ends the stream."""
+        x = np.asarray(x, np.float32)
+        if self._rs is None:
+            return x
+        out = self._rs.resample_chunk(np.ascontiguousarray(x.T), last=last)
+        return np.ascontiguousarray(out.reshape(-1, self.channels).T)
+
+    def flush(self) -> np.ndarray:
+        """The stream's tail."""
+        return self.process(np.zeros((self.channels, 0), np.float32), last=True)
+
+
+def read_blocks(path, *, blocksize: int = 65536):
+    """Read an audio file block by block: ``(info, iterator of (channels, n) float32 blocks)``.
+
+    The file is checked as :func:`load_audio` checks it (missing, empty, not audio, truncated,
+    NaN/Inf — the last two when the block that shows it is read), but memory does not grow
+    with its length.
+
+    Returns
+    -------
+    info : AudioInfo
+    blocks : iterator of np.ndarray [shape=(channels, n), dtype=float32]
+    """
+    info = audio_info(path)
+    name = _path_name(path)
+    blocksize = positive_int(blocksize, "blocksize")
+
+    def blocks():
+        got = 0
+        with _open_for_reading(path, name) as f:
+            while True:
+                try:
+                    data = f.read(blocksize, dtype="float32", always_2d=True)
+                except (sf.SoundFileError, RuntimeError) as err:
+                    raise AudioFileError(f"{name}: truncated or corrupt ({_reason(err)})") from None
+                if data.shape[0] == 0:
+                    break
+                if not np.isfinite(data).all():
+                    raise ParameterError(f"{name}: holds NaN or Inf samples")
+                got += data.shape[0]
+                yield np.ascontiguousarray(data.T)
+        if got < info.frames:
+            raise AudioFileError(f"{name}: truncated: header declares {info.frames} frames, "
+                                 f"file holds {got}")
+
+    return info, blocks()
+
+
+class AudioWriter:
+    """Write an audio file block by block, atomically (a context manager).
+
+    The blocks go to a hidden temp file in the output's folder; leaving the ``with`` block
+    normally renames it into place, an exception (``KeyboardInterrupt`` included) removes it
+    and leaves ``path`` as it was. The rules of :func:`save_audio` apply (``overwrite``,
+    ``protect``, ``format``, ``subtype``).
+
+    Examples
+    --------
+    >>> with AudioWriter("out.flac", sr=22050, channels=2) as w:  # doctest: +SKIP
+    ...     for block in blocks:
+    ...         w.write(block)                 # (channels, n)
+    """
+
+    def __init__(self, path, *, sr: int, channels: int, format=None, subtype=None,
+                 overwrite: bool = False, protect=()):
+        self.path, self.sr, self.channels = path, positive_int(sr, "sr"), positive_int(channels, "channels")
+        self._name = _path_name(path)
+        self._fmt, self._subtype = format_and_subtype(self._name, format, subtype)
+        self._overwrite, self._protect = overwrite, protect
+        self.frames = 0
+
+    def __enter__(self):
+        self._ctx = atomic_output(self.path, overwrite=self._overwrite, protect=self._protect)
+        tmp = self._ctx.__enter__()
+        try:
+            self._f = sf.SoundFile(tmp, "w", samplerate=self.sr, channels=self.channels,
+                                   format=self._fmt, subtype=self._subtype)
+        except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as err:
+            self._ctx.__exit__(*sys.exc_info())
+            raise ParameterError(f"{self._name}: cannot write {self._fmt}/{self._subtype} with "
+                                 f"{self.channels} channel(s) at sr={self.sr} ({_reason(err)})") from None
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append ``block`` (channels, n) or (n,) for one channel."""
+        block = np.asarray(block)
+        frames = block.reshape(self.channels, -1).T
+        try:
+            self._f.write(frames)
+        except (sf.SoundFileError, RuntimeError, AssertionError) as err:
+            raise AudioFileError(f"{self._name}: write failed ({_reason(err)})") from None
+        self.frames += frames.shape[0]
+
+    def __exit__(self, *exc):
+        try:
+            self._f.close()
+        except Exception:                       # noqa: BLE001 - the original error matters more
+            if exc[0] is None:
+                raise
+        return self._ctx.__exit__(*exc)
 
 
 class AudioInfo(NamedTuple):
