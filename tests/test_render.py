@@ -260,3 +260,45 @@ def test_folder_with_a_corrupt_file_renders_the_rest(tmp_path, capsys):
     reports = json.loads((tmp_path / "r.json").read_text())
     assert isinstance(reports, list) and len(reports) == 2
     assert not list(dst.rglob(".*tmp*"))             # no partial files
+
+
+def test_midi_program_change_switches_the_style_at_its_time(tmp_path, capsys):
+    import mido
+    from conftest import MODEL_SR, save_tiny_model
+
+    models = tmp_path / "models"
+    models.mkdir()
+    save_tiny_model(models, "solo", styles=("bright",))
+    save_tiny_model(models, "duo", styles=("warm", "cold"))
+    y = speechlike(MODEL_SR, duration=1.0).astype(np.float32)
+    src = tmp_path / "in.wav"
+    sf.write(src, y, MODEL_SR, subtype="FLOAT")
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))     # 120 bpm
+    track.append(mido.Message("program_change", program=1, time=480))     # at 0.5 s
+    mid.save(tmp_path / "auto.mid")
+    common = ["--models-dir", models, "--style", "solo,duo:cold", "-q", "--subtype", "FLOAT"]
+    outs = {}
+    for name, extra in (("midi", ["--midi", tmp_path / "auto.mid"]), ("a", []),
+                        ("b", ["--style", "duo:cold,solo"])):
+        args = common + extra if name != "b" else [a for a in common if a != "solo,duo:cold"
+                                                   and a != "--style"] + extra
+        code, _, err = main(capsys, "render", src, "-o", tmp_path / f"{name}.wav", *args)
+        assert code == 0, err
+        outs[name] = sf.read(tmp_path / f"{name}.wav", dtype="float32")[0]
+    t = MODEL_SR // 2
+    n_fft = 64
+    # Before the change (less the analysis window) the output is style A's, sample for sample.
+    np.testing.assert_allclose(outs["midi"][: t - n_fft], outs["a"][: t - n_fft], atol=1e-6)
+    # After it and the 50 ms crossfade, it is B's spectrum, not A's.
+    after = slice(t + int(0.05 * MODEL_SR) + n_fft, None)
+
+    def spec(z):
+        z = z[after]
+        return np.log1p(np.abs(np.fft.rfft(z[: z.size // 64 * 64].reshape(-1, 64), axis=-1)))
+
+    to_b = np.mean((spec(outs["midi"]) - spec(outs["b"])) ** 2)
+    to_a = np.mean((spec(outs["midi"]) - spec(outs["a"])) ** 2)
+    assert to_b < 0.2 * to_a
