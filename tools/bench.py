@@ -1,5 +1,13 @@
 """Benchmarks that print tables (not timed tests). Grows with every issue.
 
+``net``: per-frame inference of a model's net (one frame per call, as live). ``render``: the
+real-time factor of ``rtstyle render`` on 10-s files (mono, stereo, 44.1 kHz resampled; file
+I/O included) and its peak memory on a 1-minute and a 30-minute file (``--with-transfer``
+also times the seed's optimisation on the same clip: the 1000x comparison).
+
+    python tools/bench.py net [--model NAME] [--threads 1]
+    python tools/bench.py render [--model NAME] [--long-minutes 30] [--with-transfer]
+
 ``phase``: phase reconstruction from the exact magnitude of real and synthetic clips — spectral
 convergence (SC, dB, lower is better; same STFT as the target) and CPU seconds per second of
 audio (``time.process_time``: CPU time of this process, all threads) for offline
@@ -161,15 +169,168 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ nets and render
+
+
+def net_table(model: str, *, threads: int = 1, calls: int = 2000) -> list[dict]:
+    """Per-frame inference of a model's net, one frame per call (live), on one thread."""
+    import torch
+
+    from rtstyle.models import load_model
+
+    torch.set_num_threads(threads)
+    m = load_model(model)
+    net = m.net
+    rows = []
+    for batch in (1, 2):
+        net.reset(batch)
+        x = torch.rand(batch, net.config.bins, 1)
+        for _ in range(50):
+            net.feed(x, 0)
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            net.feed(x, 0)
+            times.append(time.perf_counter() - t0)
+        whole = torch.rand(1, net.config.bins, 861)               # 10 s at 22050/256
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            net(whole, 0)
+        rows.append({"model": m.name, "channels": batch, "threads": threads,
+                     "params": sum(p.numel() for p in net.parameters()),
+                     "us_per_frame_median": 1e6 * float(np.median(times)),
+                     "us_per_frame_p99": 1e6 * float(np.percentile(times, 99)),
+                     "whole_10s_ms": 1e3 * (time.perf_counter() - t0)})
+    return rows
+
+
+def _peak_rss_mb(code: str) -> tuple[float, str]:
+    """Run ``code`` in a fresh interpreter; its peak resident memory (MB) and its stdout."""
+    import subprocess
+
+    wrapper = code + "\nimport resource; print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout
+    rss = [float(line.split()[1]) / 1024 for line in out.splitlines() if line.startswith("RSS")]
+    return rss[0], out
+
+
+def _long_file(path: Path, *, sr: int, minutes: float) -> None:
+    """A speech-and-melody file of ``minutes`` written block by block (never all in memory)."""
+    from rtstyle.io.files import AudioWriter, load_audio
+
+    if path.exists():
+        return
+    loop = np.concatenate([load_audio(ROOT / "examples" / f"{n}.flac", sr=sr, mono=True)[0]
+                           for n in ("speech", "melody")])
+    total = int(minutes * 60 * sr)
+    with AudioWriter(path, sr=sr, channels=1) as w:
+        done = 0
+        while done < total:
+            n = min(loop.size, total - done)
+            w.write(loop[None, :n])
+            done += n
+
+
+def render_table(style: str | None, *, threads: int = 1, long_minutes: float = 30.0,
+                 with_transfer: bool = False) -> list[dict]:
+    """``rtstyle render`` speed (file I/O included) and memory against the input's length."""
+    import tempfile
+
+    import soundfile as sf
+
+    from rtstyle.io.files import load_audio, resample
+
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="rtstyle-bench-"))
+    y, sr = load_audio(ROOT / "examples" / "speech.flac", mono=True)
+    y10 = np.concatenate([y, y])[: 10 * sr]                              # 10 s
+    sf.write(tmp / "mono.wav", y10, sr, subtype="PCM_16")
+    sf.write(tmp / "stereo.wav", np.stack([y10, np.roll(y10, 4000)]).T, sr, subtype="PCM_16")
+    sf.write(tmp / "mono44k.wav", resample(y10, orig_sr=sr, target_sr=44100), 44100,
+             subtype="PCM_16")
+    style_arg = "" if style is None else f", style={style!r}"
+    for name in ("mono", "stereo", "mono44k"):
+        code = (f"import time, torch; torch.set_num_threads({threads}); "
+                "from rtstyle.render import render_file; "
+                f"render_file({str(tmp / (name + '.wav'))!r}, {str(tmp / (name + '_out.wav'))!r}"
+                f"{style_arg}, overwrite=True); t=time.perf_counter(); "
+                f"info = render_file({str(tmp / (name + '.wav'))!r}, "
+                f"{str(tmp / (name + '_out.wav'))!r}{style_arg}, overwrite=True); "
+                "print('RTF', info['rtf'], time.perf_counter()-t, info['styles'][0])")
+        rss, out = _peak_rss_mb(code)
+        line = next(x for x in out.splitlines() if x.startswith("RTF")).split()
+        rows.append({"case": f"10 s {name}", "rtf": float(line[1]), "wall_s": float(line[2]),
+                     "style": line[3], "peak_rss_mb": rss})
+    for minutes in (1.0, long_minutes):
+        path = tmp / f"long{minutes:g}.flac"
+        _long_file(path, sr=sr, minutes=minutes)
+        code = (f"import torch; torch.set_num_threads({threads}); "
+                "from rtstyle.render import render_file; "
+                f"info = render_file({str(path)!r}, {str(tmp / 'long_out.flac')!r}{style_arg}, "
+                "overwrite=True); print('RTF', info['rtf'])")
+        rss, out = _peak_rss_mb(code)
+        rtf = float(next(x for x in out.splitlines() if x.startswith("RTF")).split()[1])
+        rows.append({"case": f"{minutes:g} min mono (flac)", "rtf": rtf,
+                     "wall_s": rtf * minutes * 60, "style": rows[0]["style"], "peak_rss_mb": rss})
+    if with_transfer:
+        import rtstyle
+
+        t0 = time.perf_counter()
+        rtstyle.transfer(y10, y10[::-1].copy(), sr=sr, features="stft", filters=4096,
+                         iterations=300, phase_iters=500, activation="relu", init="random",
+                         content_weight=4.2)
+        rows.append({"case": "10 s: rtstyle transfer at the seed's baseline settings",
+                     "rtf": (time.perf_counter() - t0) / 10, "wall_s": time.perf_counter() - t0,
+                     "style": "(optimisation)", "peak_rss_mb": None})
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("table", choices=["phase"])
+    p.add_argument("table", choices=["phase", "net", "render"])
+    p.add_argument("--model", default=None,
+                   help="net/render tables: model or style (default: the first listed style)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (net/render)")
+    p.add_argument("--long-minutes", type=float, default=30.0,
+                   help="render table: length of the long file for the memory check")
+    p.add_argument("--with-transfer", action="store_true",
+                   help="render table: also time rtstyle transfer at the seed's baseline settings "
+                        "on the same 10-s clip (about 5 minutes)")
     p.add_argument("--sr", type=int, default=22050)
     p.add_argument("--n-fft", type=int, default=1024)
     p.add_argument("--hop-length", type=int, default=256)
     p.add_argument("--live-sr", type=int, default=48000, help="rate of the live-cost table")
     p.add_argument("--json", help="also write the rows as JSON")
     args = p.parse_args(argv)
+    if args.table in ("net", "render"):
+        from rtstyle.render import style_list
+
+        style = args.model or style_list()[0]
+        if args.table == "net":
+            rows = net_table(style.split(":")[0], threads=args.threads)
+            print(f"per-frame inference, one frame per call, {args.threads} thread(s)\n")
+            print("| model | channels | parameters | median us/frame | p99 us/frame | "
+                  "whole 10 s (861 frames) ms |\n|---|---:|---:|---:|---:|---:|")
+            for r in rows:
+                print(f"| {r['model']} | {r['channels']} | {r['params']:,} | "
+                      f"{r['us_per_frame_median']:.0f} | {r['us_per_frame_p99']:.0f} | "
+                      f"{r['whole_10s_ms']:.0f} |")
+        else:
+            rows = render_table(style, threads=args.threads, long_minutes=args.long_minutes,
+                                with_transfer=args.with_transfer)
+            print(f"rtstyle render (file I/O included), style {style}, {args.threads} torch "
+                  "thread(s)\n")
+            print("| case | RTF | wall s | peak RSS MB |\n|---|---:|---:|---:|")
+            for r in rows:
+                rss = "" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}"
+                print(f"| {r['case']} | {r['rtf']:.4f} | {r['wall_s']:.2f} | {rss} |")
+        if args.json:
+            from rtstyle.io.files import atomic_output
+
+            with atomic_output(args.json, overwrite=True) as tmp:
+                tmp.write_text(json.dumps(rows, indent=1) + "\n")
+        return 0
     rows = phase_table(sr=args.sr, n_fft=args.n_fft, hop_length=args.hop_length)
     for target, title in (("exact", "from exact magnitudes"),
                           ("modified", "from modified magnitudes (moving +-6 dB EQ; input phase "

@@ -1,6 +1,12 @@
 """Quality benchmark: how close do outputs get to the style, and how far from the content?
 
     python tools/eval_quality.py --content C.wav --style S.wav OUT1.wav [OUT2.wav ...]
+    python tools/eval_quality.py --model instruments --corpus ~/.cache/rtstyle/corpus \\
+        [--clips 1 --seconds 6 --iterations 300] [--json out/quality_models.json]
+
+The second form compares a trained model's feed-forward net with the offline optimisation
+(``rtstyle transfer`` with the model's encoder, features and loss weights) on held-out corpus
+clips; see :func:`evaluate_model`. The first form scores files:
     python tools/eval_quality.py --content examples/speech.flac --style examples/melody.flac \\
         out/speech_as_melody.wav --json out/quality.json
 
@@ -114,7 +120,182 @@ def _write_json(report: dict, path: Path, *, protect: list[Path]) -> None:
         tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
+# ------------------------------------------------------------------ feed-forward vs optimisation
+
+
+def _pick_clips(corpus: Path, n: int) -> list[tuple[str, Path]]:
+    """Held-out content: the first ``n`` val files of each part (speech, music) of the corpus."""
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    picks = []
+    for part in ("speech", "music"):
+        files = [f for f in manifest["files"] if f.get("split") == "val" and f.get("part") == part]
+        picks += [(f"{part}:{Path(f['path']).stem}", corpus / f["path"]) for f in files[:n]]
+    if not picks:
+        raise ToolError(f"{corpus}: the manifest lists no held-out (val) content files")
+    return picks
+
+
+def _envelope_corr(a: np.ndarray, b: np.ndarray, hop: int = 256) -> float:
+    """Correlation of frame log-energies (the temporal envelope), 1024-sample frames."""
+    def env(y):
+        n = (y.size - 1024) // hop + 1
+        idx = np.arange(1024)[None, :] + hop * np.arange(n)[:, None]
+        return np.log10(np.mean(y[idx] ** 2, axis=1) + 1e-8)
+    ea, eb = env(a), env(b)
+    m = min(ea.size, eb.size)
+    return float(np.corrcoef(ea[:m], eb[:m])[0, 1])
+
+
+def evaluate_model(model_name: str, corpus: Path, *, clips: int, seconds: float,
+                   iterations: int, models_dir=None) -> dict:
+    """The feed-forward net against ``rtstyle transfer`` (same encoder and weights).
+
+    For each held-out clip and each style of the model: the Gram style loss of the content
+    itself (``s_content``), of the net's output (``s_ff``) and of the optimisation's
+    (``s_opt``), the content losses, the log-mel Fréchet distance of the rendered audio to the
+    style relative to the content's (``fd_ratio``: 1 = unchanged, 0 = the style's statistics),
+    the correlation of the content's and the output's frame log-energy, and wall times. Losses
+    are measured the same way for both: the output magnitudes → features → encoder.
+    """
+    import time
+
+    import torch
+
+    import rtstyle
+    from rtstyle.config import EncoderConfig, FeatureConfig
+    from rtstyle.dsp.features import features as to_features
+    from rtstyle.dsp.stft import stft
+    from rtstyle.models import load_model
+    from rtstyle.nn.encoder import ShallowEncoder
+    from rtstyle.nn.losses import StyleContentLoss, content_loss, gram, style_loss
+
+    torch.set_num_threads(1)
+    model = load_model(model_name, models_dir=models_dir)
+    card, sr = model.card, model.sr
+    stft_cfg = model.stft
+    feat = FeatureConfig.from_dict(card["features"])
+    enc = EncoderConfig.from_dict(card["encoder"])
+    cw, sw = card["training"]["content_weight"], card["training"]["style_weight"]
+    encoder = ShallowEncoder(feat.n_channels(stft_cfg), enc)
+    opts = dict(n_fft=stft_cfg.n_fft, hop_length=stft_cfg.hop_length)
+
+    def feats(S):
+        return torch.as_tensor(to_features(np.asarray(S, np.float32), stft=stft_cfg, features=feat))
+
+    rows = []
+    for k, style_name in enumerate(model.styles):
+        refs = [corpus / r for r in card["styles"][k]["references"]]
+        y_style = np.concatenate([load_mono(r, sr) for r in refs])
+        X_style = feats(np.abs(stft(y_style, **opts))[None])
+        G = StyleContentLoss(encoder, X_style, content_weight=cw, style_weight=sw).style_gram
+        for label, path in _pick_clips(corpus, clips):
+            y = load_mono(path, sr)[: int(seconds * sr)]
+            S_c = np.abs(stft(y, **opts))[None]
+            with torch.no_grad():
+                F_c = encoder(feats(S_c))
+
+                def losses(S):
+                    F = encoder(feats(S))
+                    return float(style_loss(gram(F), G)), float(content_loss(F, F_c))
+
+                s_content, _ = losses(S_c)
+                t0 = time.perf_counter()
+                y_log = model.net(torch.log1p(torch.as_tensor(S_c, dtype=torch.float32)), k)
+                t_net = time.perf_counter() - t0
+                s_ff, c_ff = losses(torch.expm1(y_log).numpy())
+            t0 = time.perf_counter()
+            out_ff, _ = rtstyle.render(y, sr=sr, style=f"{model.path.with_suffix('.json')}:{style_name}"
+                                       if len(model.styles) > 1 else str(model.path.with_suffix(".json")))
+            t_ff = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            res = rtstyle.transfer(y, y_style, sr=sr, processing_sr=sr, n_fft=stft_cfg.n_fft,
+                                   hop_length=stft_cfg.hop_length, features=feat.kind,
+                                   n_mels=feat.n_mels, n_mfcc=feat.n_mfcc,
+                                   filters=enc.n_filters, kernel_size=enc.kernel_size,
+                                   activation=enc.activation, content_weight=cw,
+                                   style_weight=sw, iterations=iterations, seed=enc.seed,
+                                   phase="content")
+            t_opt = time.perf_counter() - t0
+            with torch.no_grad():
+                s_opt, c_opt = losses(res.S_output)
+            fd_c = _fd(y, y_style, sr, label)
+            row = {"clip": label, "style": style_name, "s_content": s_content, "s_ff": s_ff,
+                   "s_opt": s_opt, "content_ff": c_ff, "content_opt": c_opt,
+                   "fd_ratio_ff": _fd(out_ff, y_style, sr, label) / fd_c,
+                   "fd_ratio_opt": _fd(res.y, y_style, sr, label) / fd_c,
+                   "envelope_corr_ff": _envelope_corr(y, out_ff),
+                   "envelope_corr_opt": _envelope_corr(y, res.y),
+                   "net_s": t_net, "render_s": t_ff, "transfer_s": t_opt}
+            gain_ff = np.log(s_content / max(s_ff, 1e-30))
+            gain_opt = np.log(s_content / max(s_opt, 1e-30))
+            row["style_gain_ratio"] = float(gain_ff / gain_opt) if gain_opt > 0 else None
+            row["content_ratio"] = c_ff / max(c_opt, 1e-30)
+            rows.append(row)
+            print(f"  {label} → {style_name}: gain ratio {row['style_gain_ratio']:.2f}, content "
+                  f"ratio {row['content_ratio']:.2f}, fd {row['fd_ratio_ff']:.2f}, env "
+                  f"{row['envelope_corr_ff']:.2f}", file=sys.stderr, flush=True)
+    return {"model": model_name, "sr": sr, "clip_seconds": seconds,
+            "transfer_iterations": iterations, "encoder": enc.to_dict(),
+            "features": feat.to_dict(), "content_weight": cw, "style_weight": sw, "rows": rows}
+
+
+def model_markdown(report: dict) -> str:
+    lines = ["| clip | style | s_content | s_ff | s_opt | log gain ff/opt | content ff/opt "
+             "| FD ratio ff (opt) | envelope corr ff (opt) | render s | transfer s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        g = "n/a" if r["style_gain_ratio"] is None else f"{r['style_gain_ratio']:.2f}"
+        lines.append(
+            f"| {r['clip']} | {r['style']} | {r['s_content']:.3g} | {r['s_ff']:.3g} | "
+            f"{r['s_opt']:.3g} | {g} | {r['content_ratio']:.2f} | {r['fd_ratio_ff']:.2f} "
+            f"({r['fd_ratio_opt']:.2f}) | {r['envelope_corr_ff']:.2f} "
+            f"({r['envelope_corr_opt']:.2f}) | {r['render_s']:.2f} | {r['transfer_s']:.1f} |")
+    rows = report["rows"]
+    gains = [r["style_gain_ratio"] for r in rows if r["style_gain_ratio"] is not None]
+    lines.append("")
+    lines.append(f"medians: log gain ff/opt {np.median(gains):.2f} (target >= 0.8), content "
+                 f"ff/opt {np.median([r['content_ratio'] for r in rows]):.2f} (target <= 1.5), "
+                 f"FD ratio ff {np.median([r['fd_ratio_ff'] for r in rows]):.2f} (target <= 0.5),"
+                 f" envelope corr ff {np.median([r['envelope_corr_ff'] for r in rows]):.2f} "
+                 f"(target >= 0.8)")
+    return "\n".join(lines)
+
+
+def model_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="eval_quality.py --model",
+        description="A trained model's feed-forward net against the offline optimisation "
+        "(rtstyle transfer, same encoder and weights) on held-out corpus clips.",
+        epilog="example: python tools/eval_quality.py --model instruments "
+        "--corpus ~/.cache/rtstyle/corpus --json out/quality_models.json")
+    parser.add_argument("--model", required=True, help="model name or path")
+    parser.add_argument("--corpus", type=Path, required=True,
+                        help="the corpus of tools/make_corpus.py (held-out clips, references)")
+    parser.add_argument("--clips", type=int, default=1, help="val clips per part (speech, music)")
+    parser.add_argument("--seconds", type=float, default=6.0, help="clip length")
+    parser.add_argument("--iterations", type=int, default=300, help="transfer iterations")
+    parser.add_argument("--models-dir", help="user model folder")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers here")
+    args = parser.parse_args(argv)
+    try:
+        if args.json is not None:
+            check_output_path(args.json, overwrite=True)
+        report = evaluate_model(args.model, args.corpus.expanduser(), clips=args.clips,
+                                seconds=args.seconds, iterations=args.iterations,
+                                models_dir=args.models_dir)
+        if args.json is not None:
+            _write_json(report, args.json, protect=[])
+    except (ToolError, RtStyleError, OSError) as exc:
+        print(f"eval_quality: error: {exc}", file=sys.stderr)
+        return 2
+    print(model_markdown(report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--model" in argv:
+        return model_main(argv)
     parser = argparse.ArgumentParser(
         prog="eval_quality.py",
         description="Log-mel Fréchet distance of style-transfer outputs to the style and to "

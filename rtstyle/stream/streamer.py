@@ -295,10 +295,7 @@ class Streamer:
         """Frames → target magnitudes (identity or the style list) → phase → samples."""
         S = np.abs(D)
         if self._styles is not None and S.shape[-1]:
-            X = np.log1p(S)
-            for t in range(S.shape[-1]):
-                X[..., t] = self._styles.frame(X[..., t])
-            S = np.expm1(X)
+            S = np.expm1(self._styles.frames(np.log1p(S)))
         if self.record_targets:
             self._targets.append(S.astype(np.float32))
         return self._phase.feed(S, D)

@@ -172,6 +172,47 @@ class StyleBank:
         self._target[name] = _unit(name, value)
 
     # ------------------------------------------------------------------ frames
+    def frames(self, X: np.ndarray) -> np.ndarray:
+        """Several frames ``X`` (channels, bins, k) → targets (channels, bins, k).
+
+        While nothing glides or crossfades, the heard nets take the whole block in one call
+        (render's speed); otherwise frame by frame. Equal either way within float32 rounding.
+        """
+        k = X.shape[-1]
+        steady = (self._previous is None and all(self._value[n] == self._target[n]
+                                                  for n in STYLE_PARAMS))
+        if k <= 1 or not steady:
+            out = np.empty_like(X, dtype=np.float32)
+            for t in range(k):
+                out[..., t] = self.frame(X[..., t])
+            return out
+        torch = self._torch
+        xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.device)
+        m = self._value["morph"]
+        nxt = (self.active + 1) % len(self.entries)
+        a, b = self.entries[self.active], self.entries[nxt]
+        same_net = m > 0 and a.model is not None and a.model is b.model
+        style = (1 - m) * a.embedding + m * b.embedding if same_net else a.embedding
+        y = self._run_block(a, xt, style)
+        heard = {self.active}
+        if m > 0 and not same_net:
+            y = (1 - m) * y + m * self._run_block(b, xt, b.embedding)
+            heard.add(nxt)
+        for i, e in enumerate(self.entries):
+            if i not in heard:
+                e.running = False
+        for t in range(k):
+            self._push(xt[..., t])
+        s = self._value["strength"]
+        target = xt + s * (y - xt) if s != 1.0 else y
+        return target.clamp_min(0).cpu().numpy()
+
+    def _run_block(self, e, xt, style):
+        if e.net is None:
+            return xt
+        self._prime(e, style)
+        return e.net.feed(xt, style)
+
     def frame(self, x: np.ndarray) -> np.ndarray:
         """One frame: ``x`` (channels, bins) log1p magnitudes → target (channels, bins)."""
         for k in STYLE_PARAMS:
@@ -213,6 +254,10 @@ class StyleBank:
     def _run(self, e, xt, style):
         if e.net is None:
             return xt
+        self._prime(e, style)
+        return e.net.feed(xt[..., None], style)[..., 0]
+
+    def _prime(self, e, style):
         if not e.running:                 # idle until now: prime from the shared ring
             if self._ring is not None and self._ring_fill:
                 hist = self._ring[..., self._ring_len - self._ring_fill:]
@@ -220,7 +265,6 @@ class StyleBank:
             else:
                 e.net.reset(self.channels)
             e.running = True
-        return e.net.feed(xt[..., None], style)[..., 0]
 
     def _push(self, xt):
         torch = self._torch
