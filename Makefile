@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: install test demo clips clean
+.PHONY: install test demo demo-transfer clips clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# The seed method on the committed clips: speech in the timbre of a cello melody (~2-3 min).
+# The committed clips through every bundled style with the live engine, and a figure (< 1 min).
 demo: $(STAMP)
+	$(PY) tools/demo.py --out out --overwrite
+
+# The seed method on the committed clips: speech in the timbre of a cello melody (~1 min).
+demo-transfer: $(STAMP)
 	mkdir -p out
 	$(VENV)/bin/rtstyle transfer examples/speech.flac examples/melody.flac \
 		-o out/speech_as_cello.wav --plot out/speech_as_cello.png \

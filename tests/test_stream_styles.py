@@ -136,3 +136,17 @@ def test_style_list_errors(models, tmp_path):
         Streamer(str(tmp_path / "ahead.json"), sr=SR)
     assert st.styles == ["solo", "duo:warm"]
     assert load_model("duo", models_dir=models).styles == ["warm", "cold"]
+
+
+def test_cuda_falls_back_to_the_cpu_with_one_warning(models, caplog):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the fallback is not exercised")
+    with caplog.at_level("WARNING", logger="rtstyle"):
+        st = Streamer("solo", sr=SR, models_dir=models, device="cuda")
+    assert st.device == "cpu"
+    assert [r.message for r in caplog.records].count(
+        "device=cuda: CUDA is not available here; running on the CPU") == 1
+    y = speechlike(SR, duration=0.2).astype(np.float32)
+    assert np.isfinite(_run(st, y, 256)).all()
