@@ -530,7 +530,8 @@ def _add_train(sub) -> None:
     g.add_argument("--seed", type=int, default=D["seed"],
                    help="net initialisation, chunk draws, validation chunks")
     g.add_argument("--time-limit", type=float, default=None, metavar="MIN",
-                   help="stop after this many minutes (checkpoint and model as far as it got)")
+                   help="stop after this many minutes of training, resumed runs included (the "
+                        "checkpoint and the model are as far as it got)")
     g = p.add_argument_group("analysis and loss (the transfer's defaults)")
     g.add_argument("--sr", type=int, default=D["sr"], metavar="HZ", help="sample rate of the model")
     g.add_argument("--n-fft", type=int, default=D["n_fft"], help="FFT size of the model")

@@ -88,7 +88,8 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
     overwrite : bool
         Without ``resume``, replace a checkpoint found there (else that is an error).
     time_limit : float, optional
-        Stop after this many minutes of this run (a checkpoint and the card say how far it got).
+        Stop once the training's wall time (all resumed runs together) passes this many minutes
+        (a checkpoint and the card say how far it got).
     progress : bool
         Show a tqdm progress bar; else log a line every ``log_every`` steps.
     callback : callable, optional
@@ -266,7 +267,7 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
     stopped_by_time = False
     try:
         while step < s.steps:
-            if time_limit is not None and time.perf_counter() - t_run > 60.0 * time_limit:
+            if time_limit is not None and elapsed() > 60.0 * time_limit:
                 say(f"time limit of {time_limit:g} min reached at step {step}")
                 stopped_by_time = True
                 break
