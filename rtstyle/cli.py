@@ -252,7 +252,8 @@ def _add_render(sub) -> None:
     g.add_argument("--phase-init", choices=PHASE_INITS, default=D["phase_init"],
                    help="initial phase of each new frame")
     g.add_argument("--phase-iters", type=int, default=D["phase_iters"], metavar="N",
-                   help="fast Griffin-Lim projections per hop")
+                   help="fast Griffin-Lim projections per hop (default 4 for input phase, "
+                        "16 otherwise)")
     g.add_argument("--momentum", type=float, default=D["momentum"], metavar="X",
                    help="fast Griffin-Lim momentum, in [0, 1) (default with look-ahead: 0.5 for "
                         "input phase, 0.9 otherwise; 0 without)")

@@ -65,7 +65,7 @@ FORMAT_VERSION = 1
 CARD_KEYS = ("format_version", "name", "styles", "sr", "stft", "features", "encoder",
              "architecture", "defaults", "training", "quality", "licence")
 #: Streaming settings a card's ``defaults`` may leave out (those of ``rtstyle render``).
-STREAMING_DEFAULTS = {"lookahead": 1, "phase_init": "input", "phase_iters": 4, "momentum": 0.99}
+STREAMING_DEFAULTS = {"lookahead": 1, "phase_init": "input"}
 #: Environment variable naming the user models folder.
 ENV_VAR = "RTSTYLE_MODELS"
 

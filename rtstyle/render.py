@@ -31,7 +31,7 @@ STYLES = ("identity",)
 PHASE_INITS = ("input", "rtpghi", "random")
 #: :func:`render`'s defaults, for the CLI (``None``: the models' own, see :func:`render`).
 DEFAULTS = {"style": None, "block_size": 512, "n_fft": None, "hop_length": None,
-            "lookahead": 1, "phase_iters": 16, "phase_init": "input", "momentum": None,
+            "lookahead": 1, "phase_iters": None, "phase_init": "input", "momentum": None,
             "strength": 1.0, "morph": 0.0, "crossfade_ms": 50.0, "mix": 1.0, "gain_db": 0.0}
 
 
@@ -56,7 +56,7 @@ def style_list(style=None, *, models_dir=None) -> list[str]:
 
 def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 512,
            n_fft: int | None = None, hop_length: int | None = None, lookahead: int = 1,
-           phase_iters: int = 16, phase_init: str = "input", momentum: float | None = None,
+           phase_iters: int | None = None, phase_init: str = "input", momentum: float | None = None,
            strength: float = 1.0, morph: float = 0.0, crossfade_ms: float = 50.0,
            mix: float = 1.0, gain_db: float = 0.0, device: str = "cpu", models_dir=None,
            keep_latency: bool = False) -> tuple[np.ndarray, dict]:
@@ -143,7 +143,7 @@ class RenderSession:
     """
 
     def __init__(self, *, sr: int, channels: int, style=None, block_size: int = 512,
-                 n_fft=None, hop_length=None, lookahead: int = 1, phase_iters: int = 16,
+                 n_fft=None, hop_length=None, lookahead: int = 1, phase_iters=None,
                  phase_init: str = "input", momentum=None, strength: float = 1.0,
                  morph: float = 0.0, crossfade_ms: float = 50.0, mix: float = 1.0,
                  gain_db: float = 0.0, device: str = "cpu", models_dir=None,

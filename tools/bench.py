@@ -52,7 +52,8 @@ def _clips(sr: int) -> dict:
 
 
 #: Streaming settings in the phase table: (init, look-ahead, iterations, [pghi_lookahead]);
-#: momentum is the default (with look-ahead 0.5 for input, 0.9 otherwise; 0 without).
+#: momentum is the default (with look-ahead 0.5 for input, 0.9 otherwise; 0 without). The
+#: defaults are 4 iterations from the input's phase, 16 from RTPGHI or random phases.
 STREAM_SETTINGS = {
     "rtpghi la0, 16 it": dict(init="rtpghi", lookahead=0, n_iter=16),
     "rtpghi la1, 16 it (default)": dict(init="rtpghi", lookahead=1, n_iter=16),
@@ -62,6 +63,7 @@ STREAM_SETTINGS = {
     "rtpghi la3, 16 it": dict(init="rtpghi", lookahead=3, n_iter=16),
     "random la1, 16 it": dict(init="random", lookahead=1, n_iter=16),
     "random la3, 16 it": dict(init="random", lookahead=3, n_iter=16),
+    "input la1, 4 it (default; modified magnitudes)": dict(init="input", lookahead=1, n_iter=4),
     "input la1, 16 it (modified magnitudes)": dict(init="input", lookahead=1, n_iter=16),
 }
 

@@ -37,12 +37,13 @@ __all__ = ["StreamingPhase", "process", "stream_sizes", "PHASE_INITS", "MAX_LOOK
            "DEFAULT_ITERS", "DEFAULT_MOMENTUM"]
 
 PHASE_INITS = ("input", "rtpghi", "random")
-#: Default projections per hop, and momentum per initial phase (with look-ahead; 0 without),
-#: chosen by ``tools/bench.py phase``: from a consistent start (``input``) momentum 0.9 over 16
-#: projections lets rounding grow in the newest frame's unconstrained tail (melody from modified
-#: magnitudes: SC -24.3 dB at 0.9 against -34.0 at 0.5); from RTPGHI, 0.9 is best (-26.7 dB on
-#: speech at look-ahead 1 against -25.1 at 0.5).
-DEFAULT_ITERS = 16
+#: Default projections per hop and momentum per initial phase (momentum with look-ahead; 0
+#: without), chosen by ``tools/bench.py phase``. From the input's phase 4 projections do what 16
+#: do (modified magnitudes: -38.8/-34.2 dB against -39.6/-34.0 on speech/melody) at a quarter of
+#: the cost, and momentum 0.9 over 16 projections lets rounding grow in the newest frame's
+#: unconstrained tail (melody -24.3 dB at 0.9 against -34.0 at 0.5); from RTPGHI, 16 projections
+#: at 0.9 are best (-26.7 dB on speech at look-ahead 1; -25.1 at 0.5, -23.8 with 4).
+DEFAULT_ITERS = {"input": 4, "rtpghi": 16, "random": 16}
 DEFAULT_MOMENTUM = {"input": 0.5, "rtpghi": 0.9, "random": 0.9}
 MAX_LOOKAHEAD = 3
 
@@ -97,8 +98,9 @@ class StreamingPhase:
         of latency. The projected block is ``lookahead + 1`` frames (``lookahead`` with
         ``pghi_lookahead=1``).
     n_iter : int >= 0
-        Projections over the block per new frame (0: the initial phase as is). The default, 16,
-        with momentum 0.9 was chosen by ``tools/bench.py phase`` (README).
+        Projections over the block per new frame (0: the initial phase as is). Default
+        :data:`DEFAULT_ITERS` of the ``init``: 4 for ``input``, 16 otherwise (chosen by
+        ``tools/bench.py phase``, README).
     momentum : float in [0, 1), optional
         Fast Griffin-Lim inertia, librosa's update (0 is classic Griffin-Lim). Default
         :data:`DEFAULT_MOMENTUM` of the ``init`` (0.5 for ``input``, 0.9 otherwise) with
@@ -127,7 +129,7 @@ class StreamingPhase:
     Negative magnitudes raise :class:`ParameterError`.
     """
 
-    def __init__(self, *, n_fft: int, hop_length: int, lookahead: int = 1, n_iter: int = DEFAULT_ITERS,
+    def __init__(self, *, n_fft: int, hop_length: int, lookahead: int = 1, n_iter: int | None = None,
                  momentum: float | None = None, init: str = "input", channels: int = 1, seed: int = 0,
                  pghi_lookahead: int = 0):
         n_fft, hop_length = stream_sizes(n_fft, hop_length)
@@ -137,8 +139,9 @@ class StreamingPhase:
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.lookahead = lookahead
-        self.n_iter = nonnegative_int(n_iter, "n_iter")
         self.init = one_of(init, PHASE_INITS, "init")
+        self.n_iter = nonnegative_int(DEFAULT_ITERS[self.init] if n_iter is None else n_iter,
+                                      "n_iter")
         if momentum is None:
             momentum = DEFAULT_MOMENTUM[self.init] if lookahead else 0.0
         self.momentum = nonnegative_float(momentum, "momentum")

@@ -33,8 +33,7 @@ import numbers
 import numpy as np
 
 from .._validate import nonnegative_int, one_of, positive_int
-from ..dsp.phase_stream import (DEFAULT_ITERS, MAX_LOOKAHEAD, PHASE_INITS, StreamingPhase,
-                                stream_sizes)
+from ..dsp.phase_stream import MAX_LOOKAHEAD, PHASE_INITS, StreamingPhase, stream_sizes
 from ..errors import ParameterError
 from .analysis import StreamingSTFT
 from .mixer import MIX_PARAMS, OutputStage
@@ -63,7 +62,8 @@ class Streamer:
     lookahead : int in 0..3
         Frames of look-ahead of the phase reconstruction (one hop of latency each).
     phase_iters : int >= 0
-        Fast Griffin-Lim projections per hop (default 16, chosen by ``tools/bench.py phase``).
+        Fast Griffin-Lim projections per hop; default 4 for ``input``, 16 otherwise (chosen by
+        ``tools/bench.py phase``).
     phase_init : {'input', 'rtpghi', 'random'}
         Initial phase of each new frame (see :class:`~rtstyle.dsp.phase_stream.StreamingPhase`).
     momentum : float in [0, 1), optional
@@ -101,7 +101,7 @@ class Streamer:
 
     def __init__(self, model=None, *, sr: int, n_fft: int | None = None,
                  hop_length: int | None = None,
-                 lookahead: int = 1, phase_iters: int = DEFAULT_ITERS, phase_init: str = "input",
+                 lookahead: int = 1, phase_iters: int | None = None, phase_init: str = "input",
                  momentum: float | None = None, channels: int = 1, device: str = "cpu",
                  mix: float = MIX_PARAMS["mix"], gain_db: float = MIX_PARAMS["gain_db"],
                  bypass: bool = MIX_PARAMS["bypass"], strength: float = 1.0,
@@ -116,7 +116,9 @@ class Streamer:
 
             device = resolve_device(device)     # CUDA absent: the CPU, with one warning line
             styles = resolve_styles(model, device=device, models_dir=models_dir)
-            first = next((m for m, _ in styles if m is not None), None)
+            if len(styles) == 1 and styles[0][0] is None:
+                styles = None                    # identity alone: no style bank to run
+            first = next((m for m, _ in styles or () if m is not None), None)
             if first is not None:
                 n_fft = first.n_fft if n_fft is None else n_fft
                 hop_length = first.hop_length if hop_length is None else hop_length
@@ -127,7 +129,8 @@ class Streamer:
         self.lookahead = nonnegative_int(lookahead, "lookahead")
         if self.lookahead > MAX_LOOKAHEAD:
             raise ParameterError(f"lookahead={lookahead} must lie in 0..{MAX_LOOKAHEAD}")
-        self.phase_iters = nonnegative_int(phase_iters, "phase_iters")
+        if phase_iters is not None:
+            phase_iters = nonnegative_int(phase_iters, "phase_iters")
         self.phase_init = one_of(phase_init, PHASE_INITS, "phase_init")
         if momentum is not None and (isinstance(momentum, bool)
                                      or not isinstance(momentum, numbers.Real)
@@ -146,12 +149,13 @@ class Streamer:
                                      channels=self.channels, sr=self.sr, n_fft=n_fft,
                                      hop_length=hop_length, device=device, strength=strength,
                                      morph=morph, crossfade_ms=crossfade_ms)
-        elif (strength, morph) != (1.0, 0.0):
+        elif model is None and (strength, morph) != (1.0, 0.0):
             raise ParameterError("strength and morph need a style (model=...)")
         self._stft = StreamingSTFT(n_fft=n_fft, hop_length=hop_length, channels=self.channels)
         self._phase = StreamingPhase(n_fft=n_fft, hop_length=hop_length, lookahead=self.lookahead,
-                                     n_iter=self.phase_iters, momentum=momentum,
+                                     n_iter=phase_iters, momentum=momentum,
                                      init=self.phase_init, channels=self.channels)
+        self.phase_iters = self._phase.n_iter
         self.momentum = self._phase.momentum
         # Zeros that put StreamingPhase's output on the input's sample clock (module docstring).
         self._pre = n_fft // 2 - hop_length

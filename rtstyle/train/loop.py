@@ -41,7 +41,7 @@ __all__ = ["train", "TrainResult", "STREAM_DEFAULTS"]
 log = logging.getLogger("rtstyle")
 
 #: The card's ``defaults``: streaming settings for the live engine (``rtstyle render``'s).
-STREAM_DEFAULTS = {"lookahead": 1, "phase_init": "input", "phase_iters": 16, "momentum": 0.9}
+STREAM_DEFAULTS = {"lookahead": 1, "phase_init": "input"}
 #: Smoothing of the training losses shown and stored (exponential moving average).
 EMA = 0.05
 
