@@ -242,7 +242,8 @@ def _add_render(sub) -> None:
     g.add_argument("--models-dir", metavar="DIR",
                    help="user model folder (default: $RTSTYLE_MODELS or the user data dir)")
     g.add_argument("--block-size", type=int, default=D["block_size"], metavar="N",
-                   help="samples per engine call, as a live callback delivers them")
+                   help="samples per engine call (the output does not depend on it; larger "
+                        "blocks let the nets take several frames per call)")
     g.add_argument("--n-fft", type=int, default=D["n_fft"], metavar="N",
                    help="FFT size (periodic Hann window; default the models', 1024 for identity)")
     g.add_argument("--hop-length", type=int, default=D["hop_length"], metavar="N",

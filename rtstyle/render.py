@@ -30,7 +30,7 @@ STYLES = ("identity",)
 #: parser can offer the choices without importing the engine.
 PHASE_INITS = ("input", "rtpghi", "random")
 #: :func:`render`'s defaults, for the CLI (``None``: the models' own, see :func:`render`).
-DEFAULTS = {"style": None, "block_size": 512, "n_fft": None, "hop_length": None,
+DEFAULTS = {"style": None, "block_size": 4096, "n_fft": None, "hop_length": None,
             "lookahead": 1, "phase_iters": None, "phase_init": "input", "momentum": None,
             "strength": 1.0, "morph": 0.0, "crossfade_ms": 50.0, "mix": 1.0, "gain_db": 0.0}
 
@@ -54,7 +54,7 @@ def style_list(style=None, *, models_dir=None) -> list[str]:
     return items
 
 
-def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 512,
+def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
            n_fft: int | None = None, hop_length: int | None = None, lookahead: int = 1,
            phase_iters: int | None = None, phase_init: str = "input", momentum: float | None = None,
            strength: float = 1.0, morph: float = 0.0, crossfade_ms: float = 50.0,
@@ -73,8 +73,8 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 512,
         the first is heard. Default: every style ``rtstyle styles`` lists (the first heard), or
         ``identity`` when no model is installed.
     block_size : int > 0
-        Samples per :meth:`~rtstyle.stream.Streamer.feed` call, as a live callback would deliver
-        them. The output does not depend on it (within float32 rounding).
+        Samples per :meth:`~rtstyle.stream.Streamer.feed` call. The output does not depend on it
+        (within float32 rounding); a large block lets the nets take several frames per call.
     n_fft, hop_length : int, optional
         Default: the models' (1024 and 256 for ``identity``).
     lookahead, phase_iters, phase_init, momentum, strength, morph, crossfade_ms, mix, gain_db, device
@@ -142,7 +142,7 @@ class RenderSession:
     ``(channels, n)`` and :meth:`finish` for the tail; :meth:`info` for the report.
     """
 
-    def __init__(self, *, sr: int, channels: int, style=None, block_size: int = 512,
+    def __init__(self, *, sr: int, channels: int, style=None, block_size: int = 4096,
                  n_fft=None, hop_length=None, lookahead: int = 1, phase_iters=None,
                  phase_init: str = "input", momentum=None, strength: float = 1.0,
                  morph: float = 0.0, crossfade_ms: float = 50.0, mix: float = 1.0,
