@@ -625,6 +625,378 @@ def _run_train(args) -> int:
     return 0
 
 
+def _add_live(sub) -> None:
+    from .live import DEFAULTS as D, KEY_HELP, ON_DROPOUT
+    from .render import PHASE_INITS
+
+    S = argparse.SUPPRESS            # unset flags fall back to --preset, then to the defaults
+    p = sub.add_parser(
+        "live",
+        help="live stylisation: sound card in, styled sound out",
+        formatter_class=_Formatter,
+        description=textwrap.dedent(f"""\
+            Stylise the input of a sound card (or a JACK server) live, through the same engine
+            as 'rtstyle render': every listed style is loaded and warmed up before the stream
+            opens; the first is heard. The device rate is resampled to the models' when they
+            differ. A missed deadline plays the delay-aligned dry signal (or silence) and counts
+            a dropout; the latency never drifts. Ctrl-C (or q) stops cleanly and keeps the
+            recordings; a summary and --report follow.
+            On a terminal: {KEY_HELP}.
+            Latency = engine + buffer (prefill, resampling) + what PortAudio reports for the
+            devices; 'rtstyle latency-test' measures the device part with a loopback.
+            """),
+        epilog=textwrap.dedent("""\
+            examples:
+              rtstyle live --style identity                     # hear the engine, no style
+              rtstyle live --style organ,choir --mix 0.8 --record wet.wav --record-dry dry.wav
+              rtstyle live --input 'USB' --output 'USB' --sr 48000 --block-size 128
+              rtstyle live --preset stage.toml --duration 600 --report live.json
+              rtstyle live --style organ --strength 0.7 --save-preset stage.toml --overwrite
+              JACK_DEFAULT_SERVER=myserver rtstyle live   # JACK ports rtstyle:in_N, rtstyle:out_N
+            """),
+    )
+    g = p.add_argument_group("style and engine (default: --preset, else the value shown)")
+    g.add_argument("--style", default=S, metavar="A[,B...]",
+                   help="style list: 'identity', MODEL or MODEL:STYLE, comma-separated "
+                        "(default: every style of 'rtstyle styles'; keys 1-9 pick one)")
+    g.add_argument("--strength", type=float, default=S, metavar="X",
+                   help=f"0..1 blend of the input's and the style's spectra ({D['strength']})")
+    g.add_argument("--morph", type=float, default=S, metavar="X",
+                   help=f"0..1 blend toward the next style ({D['morph']})")
+    g.add_argument("--mix", type=float, default=S, metavar="X",
+                   help=f"0..1 wet share, the dry part delay-aligned ({D['mix']})")
+    g.add_argument("--gain", type=float, default=S, metavar="DB",
+                   help=f"output gain in dB before the -0.1 dBFS limiter ({D['gain_db']})")
+    g.add_argument("--bypass", action="store_true", default=S,
+                   help="start bypassed (dry, delay-aligned; space toggles)")
+    g.add_argument("--crossfade", type=float, default=S, metavar="MS",
+                   help=f"style switch crossfade ({D['crossfade_ms']:g} ms)")
+    g.add_argument("--device", default=S, metavar="cpu|cuda",
+                   help="where the style nets run (cpu)")
+    g.add_argument("--n-fft", type=int, default=S, metavar="N",
+                   help="FFT size (the models'; 1024 for identity)")
+    g.add_argument("--hop-length", type=int, default=S, metavar="N",
+                   help="STFT hop (the models'; 256 for identity)")
+    g.add_argument("--lookahead", type=int, default=S, metavar="N",
+                   help=f"phase look-ahead in frames, 0..3 ({D['lookahead']})")
+    g.add_argument("--phase-init", choices=PHASE_INITS, default=S,
+                   help=f"initial phase of each new frame ({D['phase_init']})")
+    g.add_argument("--phase-iters", type=int, default=S, metavar="N",
+                   help="fast Griffin-Lim projections per hop (the engine's default for the "
+                        "phase init)")
+    g.add_argument("--momentum", type=float, default=S, metavar="X",
+                   help="fast Griffin-Lim momentum in [0, 1) (the engine's default)")
+    g.add_argument("--models-dir", metavar="DIR", help="user model folder")
+    g = p.add_argument_group("audio devices")
+    g.add_argument("--input", metavar="DEV", help="input device: number or part of the name "
+                   "(see 'rtstyle devices'; default: the system's)")
+    g.add_argument("--output", metavar="DEV", help="output device (default: the system's)")
+    g.add_argument("--input-channel", type=int, default=1, metavar="N",
+                   help="input channel to stylise, from 1")
+    g.add_argument("--output-channels", type=int, default=None, metavar="N",
+                   help="output channels, each gets the signal (default: 2, or 1 if mono)")
+    g.add_argument("--input-gain", type=float, default=S, metavar="DB",
+                   help=f"gain on the input before everything ({D['input_gain_db']} dB)")
+    g.add_argument("--sr", type=int, default=None, metavar="HZ",
+                   help="device rate (default: the models' if the devices take it, else "
+                        "theirs; resampled to the models' rate)")
+    g.add_argument("--block-size", type=int, default=S, metavar="N",
+                   help=f"frames per audio callback ({D['block_size']})")
+    g.add_argument("--latency", default="low", metavar="low|high|SECONDS",
+                   help="PortAudio's suggested device latency")
+    g.add_argument("--margin", type=float, default=S, metavar="MS",
+                   help=f"buffering beyond the minimum: slack for the engine "
+                        f"({D['margin_ms']:g} ms)")
+    g.add_argument("--on-dropout", choices=ON_DROPOUT, default=S,
+                   help=f"what a missed deadline plays ({D['on_dropout']})")
+    g = p.add_argument_group("run and outputs")
+    g.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S seconds (default: until Ctrl-C or q)")
+    g.add_argument("--record", metavar="WET.wav", help="record the engine's output")
+    g.add_argument("--record-dry", metavar="DRY.wav", help="record the input as processed")
+    g.add_argument("--record-subtype", metavar="ST",
+                   help="PCM_16, PCM_24, FLOAT, ... (default PCM_24 where the format has it)")
+    g.add_argument("--preset", metavar="FILE.toml", help="load engine and mix settings")
+    g.add_argument("--save-preset", metavar="FILE.toml",
+                   help="write the settings at exit (key changes included)")
+    g.add_argument("--report", metavar="FILE.json",
+                   help="latency, blocks, dropouts, xruns, worker times (at exit)")
+    g.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    g.add_argument("--no-keys", action="store_true", help="do not read keys from the terminal")
+    _common(p)
+    p.set_defaults(func=_run_live)
+
+
+#: rtstyle live flag → preset/settings key.
+_LIVE_FLAGS = {"style": "style", "strength": "strength", "morph": "morph", "mix": "mix",
+               "gain": "gain_db", "bypass": "bypass", "crossfade": "crossfade_ms",
+               "device": "device", "n_fft": "n_fft", "hop_length": "hop_length",
+               "lookahead": "lookahead", "phase_init": "phase_init",
+               "phase_iters": "phase_iters", "momentum": "momentum",
+               "input_gain": "input_gain_db", "block_size": "block_size", "margin": "margin_ms",
+               "on_dropout": "on_dropout"}
+
+
+def _run_live(args) -> int:
+    import contextlib
+    import json
+    import pathlib
+
+    from .errors import ParameterError, RtStyleError
+    from .io.files import atomic_output, check_output_path
+    from .live import KEY_HELP, KeyReader, LiveSession, Panel, load_preset, save_preset
+
+    outs = [o for o in (args.record, args.record_dry, args.report, args.save_preset) if o]
+    if len({str(pathlib.Path(o).resolve()) for o in outs}) != len(outs):
+        raise ParameterError("--record, --record-dry, --report and --save-preset must be "
+                             "different files")
+    for o in (args.report, args.save_preset):
+        if o:
+            check_output_path(o, overwrite=args.overwrite)
+    if args.duration is not None and not args.duration > 0:
+        raise ParameterError(f"--duration {args.duration}: must be a positive number of seconds")
+    settings = load_preset(args.preset) if args.preset else {}
+    for flag, key in _LIVE_FLAGS.items():
+        if hasattr(args, flag):
+            settings[key] = getattr(args, flag)
+    if isinstance(settings.get("style"), str):
+        from .render import style_list
+
+        settings["style"] = style_list(settings["style"])
+    quiet = args.quiet
+    session = LiveSession(settings, input=args.input, output=args.output,
+                          input_channel=args.input_channel, output_channels=args.output_channels,
+                          sr=args.sr, latency=args.latency, record=args.record,
+                          record_dry=args.record_dry, record_subtype=args.record_subtype,
+                          overwrite=args.overwrite, models_dir=args.models_dir)
+    keys = None if args.no_keys or quiet else KeyReader.open()
+    error = None
+    with session:
+        r = session.report()
+        if not quiet:
+            dev_in, dev_out = r["device_latency_samples"]
+            resampled = (f", engine at {r['model_sr']} Hz (resampled)"
+                         if r["model_sr"] != r["sr"] else "")
+            print(f"rtstyle live: {session.choice.input_name} -> {session.choice.output_name} "
+                  f"({session.choice.hostapi}), {r['sr']} Hz{resampled}, block {r['block_size']}",
+                  file=sys.stderr)
+            print(f"rtstyle live: styles {', '.join(r['styles'])}; latency {r['latency_samples']}"
+                  f" samples ({r['latency_ms']:.1f} ms) = engine {r['engine_latency_samples']} + "
+                  f"buffer {r['buffer_samples']} + device {dev_in}+{dev_out}", file=sys.stderr)
+            print(f"rtstyle live: {KEY_HELP if keys else 'Ctrl-C stops'}", file=sys.stderr)
+        panel = None if quiet else Panel(sys.stderr)
+        with keys if keys is not None else contextlib.nullcontext():
+            try:
+                report = session.run(args.duration, panel=panel, keys=keys)
+            except RtStyleError as err:
+                report, error = session.report(), err
+    if args.report:
+        with atomic_output(args.report, overwrite=args.overwrite) as tmp:
+            tmp.write_text(json.dumps(report, indent=1) + "\n")
+    if args.save_preset:
+        save_preset(args.save_preset, session.settings, overwrite=args.overwrite)
+    if not quiet:
+        p50, p99 = report["worker_p50_ms"], report["worker_p99_ms"]
+        work = "n/a" if p50 is None else f"{p50:.2f}/{p99:.2f} ms (of {report['deadline_ms']:.1f})"
+        saved = [o for o in (args.record, args.record_dry, args.report, args.save_preset) if o]
+        print(f"live: {report['duration_s']:.1f} s, {report['blocks']} blocks, "
+              f"{report['dropouts']} dropouts, {report['xruns']} xruns, worker p50/p99 {work}, "
+              f"latency {report['latency_samples']} samples ({report['latency_ms']:.1f} ms)"
+              + (f"; wrote {', '.join(saved)}" if saved else ""))
+    if error is not None:
+        raise error
+    return 0
+
+
+def _add_devices(sub) -> None:
+    p = sub.add_parser(
+        "devices",
+        help="list audio host APIs and devices (channels, rates)",
+        formatter_class=_Formatter,
+        description=textwrap.dedent("""\
+            List what PortAudio sees: host APIs, and each device with its input and output
+            channels, default rate and the standard rates it accepts (probed). '>' marks the
+            default input, '<' the default output. A JACK server shows up as a JACK device
+            (the server named by $JACK_DEFAULT_SERVER, else the default one).
+            """),
+        epilog=textwrap.dedent("""\
+            examples:
+              rtstyle devices
+              rtstyle devices --json
+            """),
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON object (hostapis, devices)")
+    p.add_argument("--no-probe", action="store_true", help="do not probe the rates")
+    _common(p)
+    p.set_defaults(func=_run_devices)
+
+
+def _run_devices(args) -> int:
+    import json
+
+    from .io import audio
+
+    apis = audio.hostapis()
+    devs = audio.list_devices(probe=not args.no_probe)
+    if args.json:
+        print(json.dumps({"hostapis": apis, "devices": devs}, indent=1))
+        return 0
+    print("host APIs: " + ", ".join(f"{a['name']} ({len(a['devices'])} device"
+                                    f"{'' if len(a['devices']) == 1 else 's'})" for a in apis))
+    if not devs:
+        print("no audio devices (no sound card; for a JACK server, start it and set "
+              "JACK_DEFAULT_SERVER if it has a name)")
+        return 0
+    rows = [("", "#", "NAME", "HOST API", "IN", "OUT", "DEFAULT SR", "RATES")]
+    for d in devs:
+        mark = ((">" if d["default_input"] else " ") + ("<" if d["default_output"] else " "))
+        rates = sorted(set(d.get("input_rates", [])) | set(d.get("output_rates", [])))
+        rows.append((mark, str(d["index"]), d["name"], d["hostapi"],
+                     str(d["max_input_channels"]), str(d["max_output_channels"]),
+                     str(d["default_samplerate"]),
+                     ", ".join(map(str, rates)) if not args.no_probe else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1])
+    return 0
+
+
+def _add_latency_test(sub) -> None:
+    p = sub.add_parser(
+        "latency-test",
+        help="measure the round-trip latency with clicks through a loopback",
+        formatter_class=_Formatter,
+        description=textwrap.dedent("""\
+            Play short clicks through the output and capture them at the input: connect the
+            output to the input with a cable (or a routing: JACK, a virtual device). Prints
+            the measured round trip (median) and its jitter next to the figure rtstyle
+            computes from what PortAudio reports. 'rtstyle live' adds its engine latency
+            and buffer to this round trip; --style shows that sum.
+            """),
+        epilog=textwrap.dedent("""\
+            examples:
+              rtstyle latency-test
+              rtstyle latency-test --input 'USB' --output 'USB' --sr 48000 --block-size 64
+              rtstyle latency-test --style identity --json
+              jack_connect rtstyle:out_0 rtstyle:in_0   # (while it runs) a JACK loopback
+            """),
+    )
+    p.add_argument("--input", metavar="DEV", help="input device (see 'rtstyle devices')")
+    p.add_argument("--output", metavar="DEV", help="output device")
+    p.add_argument("--input-channel", type=int, default=1, metavar="N", help="from 1")
+    p.add_argument("--output-channels", type=int, default=None, metavar="N",
+                   help="output channels (default: 2, or 1 if mono); clicks on each")
+    p.add_argument("--sr", type=int, default=None, metavar="HZ", help="device rate")
+    p.add_argument("--block-size", type=int, default=256, metavar="N", help="frames per callback")
+    p.add_argument("--latency", default="low", metavar="low|high|SECONDS",
+                   help="PortAudio's suggested device latency")
+    p.add_argument("--duration", type=float, default=4.0, metavar="S", help="length of the test")
+    p.add_argument("--interval", type=float, default=0.5, metavar="S",
+                   help="time between clicks (longer than the round trip)")
+    p.add_argument("--style", metavar="A[,B...]",
+                   help="also show what 'live --style' would measure (engine + buffer added)")
+    p.add_argument("--margin", type=float, default=None, metavar="MS",
+                   help="live's --margin, for --style")
+    p.add_argument("--models-dir", metavar="DIR", help="user model folder, for --style")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    _common(p)
+    p.set_defaults(func=_run_latency_test)
+
+
+def _run_latency_test(args) -> int:
+    import json
+
+    from .errors import DeviceError
+    from .live import DEFAULTS, latency_test, live_buffering
+
+    if not args.quiet and not args.json:
+        print(f"rtstyle latency-test: {args.duration:g} s of clicks every {args.interval:g} s; "
+              "the output must reach the input (cable or routing)", file=sys.stderr)
+    r = latency_test(input=args.input, output=args.output, sr=args.sr,
+                     block_size=args.block_size, latency=args.latency,
+                     input_channel=args.input_channel, output_channels=args.output_channels,
+                     duration=args.duration, interval=args.interval)
+    if args.style:
+        margin = DEFAULTS["margin_ms"] if args.margin is None else args.margin
+        eng, buf = live_buffering(args.style, sr=r["sr"], block_size=args.block_size,
+                                  margin_ms=margin, models_dir=args.models_dir)
+        r["live"] = {"style": args.style, "engine_latency_samples": eng, "buffer_samples": buf,
+                     "expected_samples": None if r["measured_samples"] is None
+                     else r["measured_samples"] + eng + buf,
+                     "computed_samples": r["computed_samples"] + eng + buf}
+    if args.json:
+        print(json.dumps(r, indent=1))
+    else:
+        sr = r["sr"]
+        if r["measured_samples"] is not None:
+            print(f"round trip, measured: {r['measured_samples']} samples "
+                  f"({r['measured_ms']:.1f} ms at {sr} Hz), jitter {r['jitter_samples']} samples "
+                  f"peak to peak ({r['detected']} of {r['clicks']} clicks)")
+        print(f"round trip, computed: {r['computed_samples']} samples ({r['computed_ms']:.1f} ms:"
+              f" input {r['device_latency_samples'][0]} + output "
+              f"{r['device_latency_samples'][1]}, as PortAudio reports)")
+        if "live" in r:
+            lv = r["live"]
+            base = (f"expect {lv['expected_samples']} samples "
+                    f"({1000 * lv['expected_samples'] / sr:.1f} ms) from this measurement, "
+                    if lv["expected_samples"] is not None else "")
+            print(f"live --style {lv['style']} adds engine {lv['engine_latency_samples']} + "
+                  f"buffer {lv['buffer_samples']}: {base}{lv['computed_samples']} computed")
+        if r["xruns"]:
+            print(f"note: {r['xruns']} xruns during the test")
+    if r["measured_samples"] is None:
+        raise DeviceError(f"no click came back in {r['clicks']} tries: connect the output to "
+                          "the input (a cable, or a routing such as "
+                          "'jack_connect rtstyle:out_0 rtstyle:in_0')")
+    return 0
+
+
+def _add_midi_ports(sub) -> None:
+    p = sub.add_parser(
+        "midi-ports",
+        help="list MIDI input ports (for 'live --midi')",
+        formatter_class=_Formatter,
+        description=textwrap.dedent("""\
+            List the MIDI input ports python-rtmidi sees, per backend API (ALSA, JACK,
+            CoreMIDI, WinMM), and why an API does not work (no ALSA sequencer, no JACK
+            server). 'live --midi' takes a port's name, a part of it, or its index; with
+            JACK the server is $JACK_DEFAULT_SERVER (the default one when unset).
+            """),
+        epilog=textwrap.dedent("""\
+            examples:
+              rtstyle midi-ports
+              rtstyle midi-ports --midi-api jack --json
+            """),
+    )
+    p.add_argument("--midi-api", choices=("alsa", "jack", "coremidi", "winmm"), default=None,
+                   help="only this API (default: every compiled one)")
+    p.add_argument("--json", action="store_true", help="print a JSON object (apis, ports)")
+    _common(p)
+    p.set_defaults(func=_run_midi_ports)
+
+
+def _run_midi_ports(args) -> int:
+    import json
+
+    from .io import midi
+
+    apis = midi.probe_apis(args.midi_api, require=True)
+    if args.json:
+        ports = [{"api": a["api"], "index": i, "name": n}
+                 for a in apis for i, n in enumerate(a["ports"])]
+        print(json.dumps({"apis": apis, "ports": ports}, indent=1))
+        return 0
+    for a in apis:
+        if not a["available"]:
+            print(f"{a['api']}: unavailable: {a['error']}")
+            continue
+        n = len(a["ports"])
+        print(f"{a['api']}: {n} input port{'' if n == 1 else 's'}")
+        for i, name in enumerate(a["ports"]):
+            print(f"  {i}  {name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rtstyle", formatter_class=_Formatter,
@@ -637,7 +1009,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_transfer(sub)
     _add_render(sub)
+    _add_live(sub)
     _add_styles(sub)
+    _add_devices(sub)
+    _add_midi_ports(sub)
+    _add_latency_test(sub)
     _add_train(sub)
     return parser
 

@@ -1,0 +1,1167 @@
+"""Live stylisation: a sound card in, the streaming engine, a sound card out (``rtstyle live``).
+
+Threads (DESIGN.md, Live threading):
+
+- PortAudio's thread runs :meth:`LiveCore.callback`: it copies the input block into the input
+  :class:`SpscRing`, copies the output block out of the output ring and counts status flags.
+  No locks, no buffer allocation, no I/O, no logging. Where the output ring has nothing for a
+  sample, the callback plays the latency-aligned dry signal (or silence) and counts a dropout.
+- The worker thread (:meth:`LiveCore._work`) takes whatever input has arrived, runs it through
+  :class:`LiveEngine` (device rate → model rate → :class:`~rtstyle.stream.Streamer` → device
+  rate: exactly ``rtstyle render --keep-latency``'s chain), and publishes the result at its
+  place on the output timeline. It also writes the recordings.
+- The main thread shows the panel, reads keys and watches the device.
+
+Timing is fixed, not measured: output sample ``q`` always carries input sample
+``q - delay`` where ``delay = engine latency + buffer``. ``buffer`` is the smallest prefill that
+keeps an infinitely fast worker ahead of the callback (worked out by running the chain's sample
+counts at start-up: block size, hop and resampler hold-back) plus ``margin_ms`` of slack for
+the worker. A late worker never shifts that timeline: what it publishes late is dropped as stale
+(the callback already played the dry signal there), and an input backlog larger than ``delay``
+is dropped and the engine restarted, so the backlog can never grow. The end-to-end latency is
+``delay`` plus the device latencies PortAudio reports (``latency_samples`` in the report).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import queue
+import sys
+import threading
+import time
+
+import numpy as np
+
+from .errors import DeviceError, ParameterError, RtStyleError
+from .render import DEFAULTS as _RENDER
+
+__all__ = ["SpscRing", "LiveEngine", "LiveCore", "LiveSession", "latency_test", "DEFAULTS",
+           "load_preset", "save_preset", "REPORT_KEYS"]
+
+#: Settings a preset holds (``--preset`` / ``--save-preset``) with their defaults: the engine's
+#: are ``render``'s (so live sounds as render does). ``None``: the models' own (``n_fft``,
+#: ``hop_length``), the engine's (``phase_iters``, ``momentum``: per phase init) or every style
+#: ``rtstyle styles`` lists (``style``).
+DEFAULTS = {
+    "style": None, "active": 0,
+    **{k: _RENDER[k] for k in ("strength", "morph", "mix", "gain_db")},
+    "bypass": False, "crossfade_ms": _RENDER["crossfade_ms"], "input_gain_db": 0.0,
+    **{k: _RENDER[k] for k in ("n_fft", "hop_length", "lookahead", "phase_iters", "phase_init",
+                               "momentum")},
+    "block_size": 256, "margin_ms": 5.0, "on_dropout": "dry", "device": "cpu",
+}
+#: The keys DESIGN.md asks of ``live --report`` (there are more).
+REPORT_KEYS = ("sr", "block_size", "engine_latency_samples", "latency_samples", "blocks",
+               "dropouts", "xruns", "worker_p50_ms", "worker_p99_ms")
+ON_DROPOUT = ("dry", "silence")
+_XRUN_BITS = 1 | 2 | 4 | 8          # PortAudio: input under/overflow, output under/overflow
+
+
+# ----------------------------------------------------------------------------------------------
+# the ring
+# ----------------------------------------------------------------------------------------------
+
+
+class SpscRing:
+    """A single-producer single-consumer ring of float32 samples on an absolute timeline.
+
+    Positions count samples since the start of the stream. The producer owns :attr:`written`
+    (positions ``< written`` are published) and :attr:`start` (positions ``< start`` are not
+    valid: a gap); the consumer owns :attr:`read_pos`. Each side only reads the other's
+    index, and a plain Python int assignment is atomic, so no lock is needed: data is copied
+    before the index that publishes it moves. Nothing here allocates an array.
+
+    Parameters
+    ----------
+    capacity : int > 0
+        Samples held (per channel).
+    channels : int > 0
+    """
+
+    def __init__(self, capacity: int, channels: int = 1):
+        self.capacity = int(capacity)
+        self.channels = int(channels)
+        self.buf = np.zeros((self.channels, self.capacity), np.float32)
+        self.written = 0
+        self.start = 0
+        self.read_pos = 0
+
+    # -- copying (with the wrap-around) ----------------------------------------------------
+    def _put(self, pos, x, gain=None):
+        cap, n = self.capacity, x.shape[-1]
+        i = pos % cap
+        k = min(n, cap - i)
+        for dst, src in ((self.buf[:, i:i + k], x[:, :k]), (self.buf[:, :n - k], x[:, k:])):
+            if src.shape[-1]:
+                if gain is None:
+                    np.copyto(dst, src)
+                else:
+                    np.multiply(src, gain, out=dst)
+
+    def _get(self, pos, out):
+        cap, n = self.capacity, out.shape[-1]
+        i = pos % cap
+        k = min(n, cap - i)
+        np.copyto(out[:, :k], self.buf[:, i:i + k])
+        if k < n:
+            np.copyto(out[:, k:], self.buf[:, :n - k])
+
+    def _2d(self, a):
+        return a if a.ndim == 2 else a.reshape(1, -1)
+
+    # -- producer ---------------------------------------------------------------------------
+    def write(self, x, gain=None) -> None:
+        """Append ``x`` ((n,) or (channels, n)), times ``gain`` if given, at :attr:`written`.
+
+        Never blocks: the oldest samples are overwritten (a consumer that fell ``capacity``
+        behind sees that in :meth:`read`).
+        """
+        x = self._2d(x)
+        n = x.shape[-1]
+        if n > self.capacity:                 # only the newest `capacity` samples can be kept
+            self._put(self.written + n - self.capacity, x[:, n - self.capacity:], gain)
+        else:
+            self._put(self.written, x, gain)
+        self.written += n
+
+    def write_at(self, pos: int, x) -> int:
+        """Publish ``x`` at positions ``pos .. pos + n``; returns how many samples were dropped.
+
+        Samples the consumer has already passed are dropped (stale); a jump forward leaves a
+        gap the consumer sees as missing; samples that would overrun unread data are dropped.
+        """
+        x = self._2d(x)
+        n = x.shape[-1]
+        w, r = self.written, self.read_pos
+        end = pos + n
+        if end <= max(w, r):
+            return n
+        lo = max(pos, w, r)
+        if lo > w:
+            self.start = lo                   # before publishing: [w, lo) is not valid
+        hi = min(end, r + self.capacity)
+        if hi > lo:
+            self._put(lo, x[:, lo - pos:hi - pos])
+        self.written = max(hi, lo)
+        return n - max(hi - lo, 0)
+
+    def peek(self, pos: int, out) -> None:
+        """Copy published positions ``pos ..`` into ``out`` (the producer's own history; zeros
+        before position 0)."""
+        out = self._2d(out)
+        n = out.shape[-1]
+        if pos < 0:
+            k = min(-pos, n)
+            out[:, :k] = 0.0
+            if k == n:
+                return
+            out, pos = out[:, k:], 0
+        self._get(pos, out)
+
+    # -- consumer ---------------------------------------------------------------------------
+    def available(self) -> int:
+        return self.written - self.read_pos
+
+    def read_into(self, out) -> tuple[int, int]:
+        """Consume the next ``n`` positions into ``out`` ((n,) or (channels, n)).
+
+        Returns ``(a, b)``: ``out[..., a:b]`` holds published data; the rest of ``out`` is left
+        as it was (the caller fills it). :attr:`read_pos` advances by ``n`` in any case.
+        """
+        out = self._2d(out)
+        n, r = out.shape[-1], self.read_pos
+        w = self.written                      # read `written` before `start` (see write_at)
+        s = self.start
+        a = min(max(s, r), r + n) - r
+        b = min(w, r + n) - r
+        if b > a:
+            self._get(r + a, out[:, a:b])
+        else:
+            a = b = 0
+        self.read_pos = r + n
+        return a, b
+
+    def read(self, n: int) -> tuple[np.ndarray, bool]:
+        """Consume ``n`` positions into a new array; ``lost`` is True if the producer may have
+        overwritten some of them meanwhile (the consumer fell ``capacity`` behind)."""
+        out = np.empty((self.channels, n), np.float32)
+        r = self.read_pos
+        self._get(r, out)
+        lost = self.written - self.capacity > r
+        self.read_pos = r + n
+        return out, lost
+
+    def skip_to(self, pos: int) -> None:
+        self.read_pos = pos
+
+
+# ----------------------------------------------------------------------------------------------
+# the engine chain
+# ----------------------------------------------------------------------------------------------
+
+
+def resolve(style=None, *, models_dir=None):
+    """The style list → ``(resolved entries, model rate or None for identity only)``."""
+    from .render import style_list
+    from .stream.streamer import resolve_styles
+
+    styles = resolve_styles(style_list(style, models_dir=models_dir), models_dir=models_dir)
+    return styles, next((m.sr for m, _ in styles if m is not None), None)
+
+
+class LiveEngine:
+    """Device rate → the models' rate → :class:`~rtstyle.stream.Streamer` → device rate.
+
+    The same chain, built the same way, as :class:`~rtstyle.render.RenderSession` with
+    ``keep_latency=True``: fed a signal in any pieces, its output equals ``rtstyle render
+    --keep-latency`` of that signal (within float32 rounding). Not thread-safe: one thread
+    (the worker) drives it.
+
+    Parameters
+    ----------
+    styles : list
+        From :func:`resolve`.
+    sr : int
+        The device rate.
+    **kw
+        The Streamer's settings (n_fft, hop_length, lookahead, phase_iters, phase_init,
+        momentum, strength, morph, crossfade_ms, mix, gain_db, bypass, device).
+    """
+
+    CONTROLS = ("mix", "gain_db", "bypass", "strength", "morph", "style")
+
+    def __init__(self, styles, *, sr: int, n_fft=None, hop_length=None, lookahead=1,
+                 phase_iters=None, phase_init="input", momentum=None, strength=1.0, morph=0.0,
+                 crossfade_ms=50.0, mix=1.0, gain_db=0.0, bypass=False, device="cpu"):
+        from .stream import Streamer
+
+        self.sr = int(sr)
+        self.model_sr = next((m.sr for m, _ in styles if m is not None), self.sr)
+        self.streamer = Streamer(
+            [None if m is None else (m, i) for m, i in styles], sr=self.model_sr, n_fft=n_fft,
+            hop_length=hop_length, lookahead=lookahead, phase_iters=phase_iters,
+            phase_init=phase_init, momentum=momentum, strength=strength, morph=morph,
+            crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, bypass=bypass, device=device,
+            channels=1)
+        self.initial = {"mix": mix, "gain_db": gain_db, "bypass": bool(bypass),
+                        "strength": strength, "morph": morph, "style": 0}
+        self.current = dict(self.initial)
+        self._new_resamplers()
+
+    @property
+    def latency(self) -> int:
+        """Engine latency at the device rate (as ``render`` counts it)."""
+        return int(round(self.streamer.latency * self.sr / self.model_sr))
+
+    @property
+    def styles(self) -> list[str]:
+        return self.streamer.styles
+
+    def _new_resamplers(self):
+        from .io.files import Resampler
+
+        self._rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1)
+        self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """``(1, n)`` at the device rate → the ``(1, m)`` output that is ready."""
+        m = self._rs_in.process(x)
+        y = self.streamer.feed(m) if m.shape[-1] else np.zeros((1, 0), np.float32)
+        return self._rs_out.process(y)
+
+    def flush(self) -> np.ndarray:
+        """The tail (the Streamer's latency and the resamplers' hold-back); then reset."""
+        m = self._rs_in.flush()
+        parts = [self.streamer.feed(m)] if m.shape[-1] else []
+        parts.append(self.streamer.flush())
+        tail = self._rs_out.process(np.concatenate(parts, axis=1), last=True)
+        self.reset()
+        return tail
+
+    def set(self, name: str, value) -> None:
+        """Change a control (validated by the Streamer; raises ParameterError)."""
+        if name not in self.CONTROLS:
+            raise ParameterError(f"unknown control {name!r}; expected one of {self.CONTROLS}")
+        self.streamer.set(name, value)
+        self.current[name] = value
+
+    def reset(self) -> None:
+        """Fresh stream state; the current controls are set again."""
+        self.streamer.reset()
+        self._new_resamplers()
+        for k, v in self.current.items():
+            if v != self.initial[k]:
+                self.streamer.set(k, v)
+
+    def warm_up(self, seconds: float = 0.5) -> None:
+        """Run the chain once (JIT kernels, allocations) so the first real block is on time."""
+        rng = np.random.default_rng(0)
+        x = (0.05 * rng.standard_normal((1, max(1, int(seconds * self.sr))))).astype(np.float32)
+        for i in range(0, x.shape[1], 256):
+            self.process(x[:, i:i + 256])
+        self.reset()
+
+    def prefill(self, block: int) -> int:
+        """The smallest buffer (device samples) that keeps the output fed, worker infinitely fast.
+
+        Runs the chain's sample counts (an identity Streamer with the same STFT sizes, the same
+        resamplers) for ``block``-sized callbacks: at callback ``k`` the worker has had blocks
+        ``0 .. k-1`` and the callback needs output up to ``(k + 1) * block``. The start-up
+        transient (output that is silent anyway) is not counted.
+        """
+        from .io.files import Resampler
+        from .stream import Streamer
+
+        st = self.streamer
+        sim = Streamer(None, sr=self.model_sr, n_fft=st.n_fft, hop_length=st.hop_length,
+                       lookahead=st.lookahead, phase_iters=0, channels=1)
+        rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1)
+        rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1)
+        hop = st.hop_length * self.sr / self.model_sr
+        k0 = int(math.ceil((self.latency + 2 * hop + block) / block)) + 1
+        z = np.zeros((1, block), np.float32)
+        produced = worst = 0
+        for k in range(k0 + max(64, int(math.ceil(1.0 * self.sr / block)))):
+            if k >= k0:
+                worst = max(worst, (k + 1) * block - produced)
+            m = rs_in.process(z)
+            y = sim.feed(m) if m.shape[-1] else np.zeros((1, 0), np.float32)
+            produced += rs_out.process(y).shape[-1]
+        return int(worst)
+
+
+def live_buffering(style, *, sr: int, block_size: int, margin_ms: float = DEFAULTS["margin_ms"],
+                   models_dir=None, **engine_kw) -> tuple[int, int]:
+    """``(engine latency, buffer)`` in samples at ``sr`` that ``live`` would run with."""
+    styles, _ = resolve(style, models_dir=models_dir)
+    eng = LiveEngine(styles, sr=sr, **engine_kw)
+    return eng.latency, eng.prefill(block_size) + int(round(margin_ms * sr / 1000))
+
+
+# ----------------------------------------------------------------------------------------------
+# the callback and the worker
+# ----------------------------------------------------------------------------------------------
+
+
+class LiveCore:
+    """The rings, the audio callback and the worker thread around a :class:`LiveEngine`.
+
+    Device-free: a :class:`~rtstyle.io.audio.DuplexStream` (or a test's fake clock) calls
+    :meth:`callback` once per block.
+
+    Parameters
+    ----------
+    engine : LiveEngine
+        Or any object with ``sr``, ``latency``, ``process``, ``flush``, ``reset``, ``set``,
+        ``current`` and ``prefill(block)``.
+    block_size : int
+        Frames per callback.
+    input_channel : int
+        Index (from 0) of the input channel processed.
+    margin : int
+        Samples of buffering beyond the computed minimum (slack for the worker).
+    on_dropout : 'dry' or 'silence'
+        What a missing output sample becomes.
+    input_gain_db : float
+    recorders : (wet, dry) writers or None
+        Objects with ``write((1, n))``, written from the worker.
+    """
+
+    def __init__(self, engine, *, block_size: int, input_channel: int = 0, margin: int = 0,
+                 on_dropout: str = "dry", input_gain_db: float = 0.0, recorders=(None, None)):
+        if on_dropout not in ON_DROPOUT:
+            raise ParameterError(f"on_dropout={on_dropout!r} must be one of {ON_DROPOUT}")
+        self.engine = engine
+        self.sr = engine.sr
+        self.block_size = int(block_size)
+        self.input_channel = int(input_channel)
+        self.minimum_buffer = engine.prefill(self.block_size)
+        self.buffer = self.minimum_buffer + int(margin)
+        self.delay = engine.latency + self.buffer
+        cap = 1 << int(math.ceil(math.log2(4 * (self.delay + 4 * self.block_size) + self.sr)))
+        self.in_ring = SpscRing(cap)
+        self.out_ring = SpscRing(cap)
+        self.max_backlog = self.delay
+        self.dry_fallback = on_dropout == "dry"
+        self.in_gain = float(10 ** (input_gain_db / 20.0))
+        self.fallback_gain = self._gain(engine.current)
+        self.rec_wet, self.rec_dry = recorders
+        self.poll = min(0.002, max(0.0005, self.block_size / self.sr / 8))
+        # counters (the callback's are written by PortAudio's thread only)
+        self.blocks = self.xruns = self.dropouts = self.dropout_samples = 0
+        self.callback_errors = 0
+        self.callback_error: BaseException | None = None
+        self.input_dropped = self.resets = self.stale_samples = self.lost_input = 0
+        self.nonfinite = 0
+        self.worker_error: BaseException | None = None
+        self.times_ms: list[float] = []
+        self.level_in = self.level_out = 0.0
+        self.fed = 0                     # input samples the engine has taken
+        self.wet_frames = 0
+        self._controls: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._out_base = self.buffer     # output position of the engine's next sample
+        self._produced = 0
+        self._trim = 0
+
+    @staticmethod
+    def _gain(current) -> float:
+        g = current.get("gain_db", 0.0)
+        return 0.0 if g == -math.inf else float(10 ** (g / 20.0))
+
+    # ------------------------------------------------------------------ PortAudio's thread
+    def callback(self, indata, outdata, frames, flags) -> None:
+        """Copy ``indata[input_channel]`` in, fill ``outdata`` (channel-first views)."""
+        try:
+            self.blocks += 1
+            if flags & _XRUN_BITS:
+                self.xruns += 1
+            self.in_ring.write(indata[self.input_channel], self.in_gain)
+            out0 = outdata[0]
+            q = self.out_ring.read_pos
+            a, b = self.out_ring.read_into(out0)
+            if a > 0 or b < frames:
+                missing = self._fallback(out0, q, 0, a) + self._fallback(out0, q, b, frames)
+                if missing:
+                    self.dropouts += 1
+                    self.dropout_samples += missing
+            for c in range(1, outdata.shape[0]):
+                outdata[c] = out0
+        except Exception as err:            # noqa: BLE001 - the stream must go on
+            outdata.fill(0.0)
+            self.callback_errors += 1
+            if self.callback_error is None:
+                self.callback_error = err
+
+    def _fallback(self, out0, q, i, j) -> int:
+        """Fill ``out0[i:j]`` (positions ``q+i .. q+j``) with the aligned dry signal or silence;
+        returns how many of them were audible (after the stream's silent start)."""
+        if j <= i:
+            return 0
+        seg = out0[i:j]
+        if self.dry_fallback:
+            self.in_ring.peek(q + i - self.delay, seg)
+            np.multiply(seg, self.fallback_gain, out=seg)
+            np.fmax(seg, -1.0, out=seg)           # NaN/Inf never reach the device
+            np.fmin(seg, 1.0, out=seg)
+        else:
+            seg.fill(0.0)
+        return max(0, j - max(i, self.delay - q))
+
+    # ------------------------------------------------------------------ the worker
+    def control(self, name: str, value) -> None:
+        """Queue a control change (any thread); the worker applies it before its next chunk."""
+        self._controls.put((name, value))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._work, name="rtstyle-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> np.ndarray | None:
+        """Stop the worker; returns the engine's tail (also written to the wet recorder)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return None
+        try:
+            tail = self.engine.flush()
+        except Exception as err:             # noqa: BLE001 - keep what was recorded
+            self.worker_error = self.worker_error or err
+            return None
+        tail = _finite(tail)
+        if self.rec_wet is not None:
+            if self.resets == 0:              # wet = render --keep-latency(dry): same length
+                want = self.fed + self.engine.latency - self.wet_frames
+                if tail.shape[1] >= want:
+                    tail = tail[:, :max(want, 0)]
+                else:
+                    tail = np.concatenate([tail, np.zeros((1, want - tail.shape[1]),
+                                                          np.float32)], axis=1)
+            self.rec_wet.write(tail)
+            self.wet_frames += tail.shape[1]
+        return tail
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _work(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._apply_controls()
+                ring = self.in_ring
+                backlog = ring.written - ring.read_pos
+                if backlog > self.max_backlog:
+                    self._skip(ring.written)
+                    continue
+                if backlog <= 0:
+                    time.sleep(self.poll)
+                    continue
+                self._chunk(backlog)
+        except BaseException as err:         # noqa: BLE001 - reported by the session
+            self.worker_error = err
+
+    def _chunk(self, n: int) -> None:
+        x, lost = self.in_ring.read(n)
+        if lost:
+            self.lost_input += n
+        t0 = time.perf_counter()
+        y = self.engine.process(x)
+        self.times_ms.append(1000.0 * (time.perf_counter() - t0))
+        y = _finite(y, self)
+        self.fed += n
+        pos = self._out_base + self._produced
+        self._produced += y.shape[1]
+        pub = y
+        if self._trim:                        # after a restart: the engine's pre-roll
+            k = min(self._trim, y.shape[1])
+            self._trim -= k
+            pub, pos = y[:, k:], pos + k
+        if pub.shape[1]:
+            self.stale_samples += self.out_ring.write_at(pos, pub)
+        self.level_in = max(self.level_in, float(np.max(np.abs(x))) if x.size else 0.0)
+        if y.size:
+            self.level_out = max(self.level_out, float(np.max(np.abs(y))))
+        if self.rec_dry is not None:
+            self.rec_dry.write(x)
+        if self.rec_wet is not None and y.shape[1]:
+            self.rec_wet.write(y)
+            self.wet_frames += y.shape[1]
+
+    def _skip(self, w: int) -> None:
+        """Backlog too old to be heard in time: drop it and restart the engine at the present."""
+        p0 = max(w - self.block_size, self.in_ring.read_pos)
+        self.input_dropped += p0 - self.in_ring.read_pos
+        self.in_ring.skip_to(p0)
+        self.engine.reset()
+        self.resets += 1
+        self._out_base = p0 + self.buffer
+        self._produced = 0
+        self._trim = self.engine.latency
+
+    def _apply_controls(self) -> None:
+        while True:
+            try:
+                name, value = self._controls.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self.engine.set(name, value)
+            except ParameterError:
+                continue
+            if name == "gain_db":
+                self.fallback_gain = self._gain(self.engine.current)
+
+    # ------------------------------------------------------------------ numbers
+    def worker_percentiles(self, last: int | None = None) -> tuple[float | None, float | None]:
+        t = self.times_ms[-last:] if last else self.times_ms
+        if not t:
+            return None, None
+        a = np.asarray(t)
+        return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def _finite(y: np.ndarray, core=None) -> np.ndarray:
+    """Guard: NaN/Inf → 0, then clip to ±1 (the Streamer's limiter already keeps it finite)."""
+    if not np.isfinite(y).all():
+        if core is not None:
+            core.nonfinite += int((~np.isfinite(y)).sum())
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(y, -1.0, 1.0).astype(np.float32, copy=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# presets
+# ----------------------------------------------------------------------------------------------
+
+
+def _toml_loads(text: str) -> dict:
+    try:
+        import tomllib                                  # Python >= 3.11
+    except ModuleNotFoundError:                         # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def load_preset(path) -> dict:
+    """Read a preset (TOML) → the settings it holds (a subset of :data:`DEFAULTS`).
+
+    Raises ParameterError for a missing or malformed file, or an unknown key.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as err:
+        raise ParameterError(f"--preset {path}: cannot read it ({err.strerror or err})") from None
+    try:
+        data = _toml_loads(text)
+    except Exception as err:                   # noqa: BLE001 - tomllib.TOMLDecodeError
+        raise ParameterError(f"--preset {path}: not valid TOML ({err})") from None
+    unknown = sorted(set(data) - set(DEFAULTS) - {"format"})
+    if unknown:
+        raise ParameterError(f"--preset {path}: unknown setting(s) {', '.join(unknown)}; a preset "
+                             f"holds {', '.join(DEFAULTS)}")
+    data.pop("format", None)
+    if isinstance(data.get("style"), str):
+        data["style"] = [s.strip() for s in data["style"].split(",")]
+    return data
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, float):
+        if math.isinf(v):
+            return "-inf" if v < 0 else "inf"
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    return json.dumps(str(v))
+
+
+def preset_text(settings: dict) -> str:
+    lines = ["# rtstyle live preset (rtstyle live --preset THIS.toml)", "format = 1"]
+    for k in DEFAULTS:
+        v = settings.get(k)
+        if v is None:
+            lines.append(f"# {k}: default")
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def save_preset(path, settings: dict, *, overwrite: bool = False) -> None:
+    """Write the :data:`DEFAULTS` keys of ``settings`` as TOML, atomically."""
+    from .io.files import atomic_output
+
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.write_text(preset_text(settings), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------------
+# the session
+# ----------------------------------------------------------------------------------------------
+
+
+class LiveSession:
+    """A live run: devices checked, engine warmed up, stream open, worker running.
+
+    Use as a context manager (``with LiveSession(...) as s: report = s.run()``); leaving it
+    stops the stream and finishes the recordings (kept also on Ctrl-C or a device failure).
+
+    Parameters
+    ----------
+    settings : dict
+        :data:`DEFAULTS` keys (missing ones take the defaults).
+    input, output : int or str, optional
+        Devices (see :func:`rtstyle.io.audio.resolve_device`).
+    input_channel : int
+        From 1.
+    output_channels : int, optional
+        Default 2 where the output has two, else 1 (the same signal on each).
+    sr : int, optional
+        The device rate (default: the models' if the devices accept it, else theirs).
+    latency : 'low', 'high' or float seconds
+        PortAudio's suggested latency.
+    record, record_dry : path, optional
+        Wet (engine output) and dry (input as taken) recordings at the device rate.
+    record_subtype : str, optional
+        Default PCM_24 where the format has it.
+    models_dir : path, optional
+    """
+
+    def __init__(self, settings: dict | None = None, *, input=None, output=None,
+                 input_channel: int = 1, output_channels: int | None = None,
+                 sr: int | None = None, latency="low", record=None, record_dry=None,
+                 record_subtype=None, overwrite: bool = False, models_dir=None):
+        from . import _validate as v
+
+        unknown = sorted(set(settings or {}) - set(DEFAULTS))
+        if unknown:
+            raise ParameterError(f"unknown live setting(s) {', '.join(unknown)}")
+        s = dict(DEFAULTS)
+        s.update({k: val for k, val in (settings or {}).items() if val is not None})
+        self.settings = s
+        v.positive_int(s["block_size"], "block_size")
+        if not isinstance(s["margin_ms"], (int, float)) or not 0 <= s["margin_ms"] <= 1000:
+            raise ParameterError(f"margin_ms={s['margin_ms']!r} must be a number of ms in 0..1000")
+        if s["on_dropout"] not in ON_DROPOUT:
+            raise ParameterError(f"on_dropout={s['on_dropout']!r} must be one of "
+                                 f"{', '.join(ON_DROPOUT)}")
+        ig = s["input_gain_db"]
+        if isinstance(ig, bool) or not isinstance(ig, (int, float)) or not -60 <= ig <= 40:
+            raise ParameterError(f"input_gain_db={ig!r} must be a number of dB in -60..40")
+        self.input_channel = v.positive_int(input_channel, "input_channel")
+        if output_channels is not None:
+            v.positive_int(output_channels, "output_channels")
+        if sr is not None:
+            v.positive_int(sr, "sr")
+        self._dev_args = dict(input=input, output=output, sr=sr,
+                              input_channels=self.input_channel, output_channels=output_channels)
+        self.latency_setting = _check_latency(latency)
+        self.record, self.record_dry = record, record_dry
+        self.record_subtype, self.overwrite = record_subtype, overwrite
+        self.models_dir = models_dir
+        self.core = self.stream = self.engine = self.choice = None
+        self._writers: list = []
+        self.stopped_by = None
+        self._t0 = None
+        self._switch = None
+
+    # ------------------------------------------------------------------ open / close
+    def __enter__(self):
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def open(self) -> None:
+        """Resolve styles, check devices, build and warm up the engine, open and start."""
+        from .io import audio
+
+        s = self.settings
+        for path in (self.record, self.record_dry):
+            if path is not None:
+                from .io.files import check_output_path
+
+                check_output_path(path, overwrite=self.overwrite)
+        styles, model_sr = resolve(s["style"], models_dir=self.models_dir)
+        self.choice = audio.preflight(prefer=(model_sr,) if model_sr else (), **self._dev_args)
+        self.engine = LiveEngine(
+            styles, sr=self.choice.sr, n_fft=s["n_fft"], hop_length=s["hop_length"],
+            lookahead=s["lookahead"], phase_iters=s["phase_iters"], phase_init=s["phase_init"],
+            momentum=s["momentum"], strength=s["strength"], morph=s["morph"],
+            crossfade_ms=s["crossfade_ms"], mix=s["mix"], gain_db=s["gain_db"],
+            bypass=s["bypass"], device=s["device"])
+        if s["active"]:
+            self.engine.set("style", s["active"])     # warm_up's reset sets it again
+        self.engine.warm_up()
+        recorders = [self._writer(self.record), self._writer(self.record_dry)]
+        self.core = LiveCore(self.engine, block_size=s["block_size"],
+                             input_channel=self.input_channel - 1,
+                             margin=int(round(s["margin_ms"] * self.choice.sr / 1000)),
+                             on_dropout=s["on_dropout"], input_gain_db=s["input_gain_db"],
+                             recorders=recorders)
+        self.stream = audio.DuplexStream(self.choice, block_size=s["block_size"],
+                                         latency=self.latency_setting,
+                                         callback=self.core.callback)
+        self.device_latency = self.stream.latency
+        gc.collect()
+        gc.freeze()                           # no long collector pauses mid-stream
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(0.001)          # the callback waits less for the GIL
+        self.core.start()
+        self._t0 = time.monotonic()
+        self.stream.start()
+
+    def _writer(self, path):
+        if path is None:
+            return None
+        from .io.files import AudioWriter, format_and_subtype
+
+        subtype = self.record_subtype
+        if subtype is None:
+            import soundfile as sf
+
+            fmt, _ = format_and_subtype(str(path), None, None)
+            subtype = "PCM_24" if sf.check_format(fmt, "PCM_24") else None
+        w = AudioWriter(path, sr=self.choice.sr, channels=1, subtype=subtype,
+                        overwrite=self.overwrite)
+        w.__enter__()
+        self._writers.append(w)
+        return w
+
+    def close(self) -> None:
+        """Stop everything; the recordings are finished and kept. Safe to call twice."""
+        import signal
+
+        old = None
+        if threading.current_thread() is threading.main_thread():
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a 2nd Ctrl-C must not cut this
+        try:
+            if self.stream is not None:
+                if self.stopped_by == "device":
+                    self.stream.abandon()
+                else:
+                    self.stream.close()
+            if self.core is not None:
+                self.core.stop()
+            errors = []
+            for w in self._writers:
+                try:
+                    w.__exit__(None, None, None)
+                except Exception as err:      # noqa: BLE001
+                    errors.append(err)
+            self._writers = []
+            if self._switch is not None:
+                sys.setswitchinterval(self._switch)
+                self._switch = None
+                gc.unfreeze()
+            if errors:
+                raise errors[0]
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+
+    # ------------------------------------------------------------------ running
+    def control(self, name: str, value) -> None:
+        """Change ``mix``, ``gain_db``, ``bypass``, ``strength``, ``morph`` or ``style``."""
+        if name in LiveEngine.CONTROLS:
+            self.settings["active" if name == "style" else name] = value
+        self.core.control(name, value)
+
+    def run(self, duration: float | None = None, *, panel=None, keys=None,
+            stop: threading.Event | None = None) -> dict:
+        """Run until ``duration`` seconds of audio, ``stop``, the q key or Ctrl-C.
+
+        Returns the report. A device that stops mid-run raises DeviceError after the report
+        is complete (the caller still closes, which keeps the recordings).
+        """
+        core, sr = self.core, self.choice.sr
+        last_blocks, last_change = -1, time.monotonic()
+        stall = max(2.0, 20 * self.settings["block_size"] / sr)
+        try:
+            while True:
+                for ch in (keys.read(0.05) if keys is not None else ()):
+                    if self.key(ch) == "quit":
+                        self.stopped_by = "key"
+                if keys is None:
+                    time.sleep(0.05)
+                now = time.monotonic()
+                if self.stopped_by:
+                    break
+                if stop is not None and stop.is_set():
+                    self.stopped_by = "stop"
+                    break
+                if duration is not None and (core.blocks * self.settings["block_size"]
+                                             >= duration * sr or now - self._t0 > duration + 10):
+                    self.stopped_by = "duration"
+                    break
+                if core.blocks != last_blocks:
+                    last_blocks, last_change = core.blocks, now
+                if not self.stream.active or now - last_change > stall:
+                    self.stopped_by = "device"
+                    break
+                if core.worker_error is not None:
+                    self.stopped_by = "error"
+                    break
+                if panel is not None:
+                    panel.update(self)
+        except KeyboardInterrupt:
+            self.stopped_by = "interrupt"
+        if panel is not None:
+            panel.close()
+        if self.stopped_by == "device":
+            raise DeviceError(f"the audio stream stopped: {self.choice.input_name!r} / "
+                              f"{self.choice.output_name!r} went away (unplugged, or the JACK "
+                              "server quit); recordings kept")
+        if self.stopped_by == "error":
+            raise RtStyleError(f"the engine failed: {core.worker_error!r}; recordings kept")
+        return self.report()
+
+    def key(self, ch: str):
+        """A key of the panel: 1–9 style, space bypass, +/- mix, [/] gain, q quit."""
+        if len(ch) == 1 and ch in "123456789":
+            i = int(ch) - 1
+            if i < len(self.engine.styles):
+                self.control("style", i)
+        elif ch == " ":
+            self.control("bypass", not self.settings["bypass"])
+        elif ch in "+=-_":
+            step = 0.1 if ch in "+=" else -0.1
+            self.control("mix", round(min(1.0, max(0.0, self.settings["mix"] + step)), 3))
+        elif ch in "[]":
+            g = self.settings["gain_db"]
+            g = -60.0 if g == -math.inf else g
+            self.control("gain_db", float(min(24.0, max(-60.0, g + (1 if ch == "]" else -1)))))
+        elif ch in "qQ":
+            return "quit"
+        return None
+
+    def report(self) -> dict:
+        """The ``live --report`` object (DESIGN.md keys and more)."""
+        from . import __version__
+
+        core, eng, sr = self.core, self.engine, self.choice.sr
+        p50, p99 = core.worker_percentiles()
+        dev_in, dev_out = self.device_latency
+        latency = core.delay + dev_in + dev_out
+        return {
+            "sr": sr, "block_size": self.settings["block_size"],
+            "engine_latency_samples": eng.latency, "latency_samples": latency,
+            "blocks": core.blocks, "dropouts": core.dropouts, "xruns": core.xruns,
+            "worker_p50_ms": p50, "worker_p99_ms": p99,
+            "latency_ms": 1000.0 * latency / sr,
+            "buffer_samples": core.buffer, "minimum_buffer_samples": core.minimum_buffer,
+            "device_latency_samples": [dev_in, dev_out],
+            "deadline_ms": 1000.0 * self.settings["block_size"] / sr,
+            "model_sr": eng.model_sr, "n_fft": eng.streamer.n_fft,
+            "hop_length": eng.streamer.hop_length, "styles": eng.styles,
+            "input_device": self.choice.input_name, "output_device": self.choice.output_name,
+            "hostapi": self.choice.hostapi,
+            "duration_s": core.blocks * self.settings["block_size"] / sr,
+            "dropout_samples": core.dropout_samples, "input_dropped_samples": core.input_dropped,
+            "stale_samples": core.stale_samples, "resets": core.resets,
+            "nonfinite_samples": core.nonfinite, "callback_errors": core.callback_errors,
+            "cpu_load": self.stream.cpu_load if self.stream is not None else None,
+            "record": None if self.record is None else str(self.record),
+            "record_dry": None if self.record_dry is None else str(self.record_dry),
+            "stopped_by": self.stopped_by,
+            "settings": {k: self.settings[k] for k in DEFAULTS},
+            "rtstyle_version": __version__,
+        }
+
+    # ------------------------------------------------------------------ the panel's view
+    def status_line(self) -> str:
+        core, eng, s = self.core, self.engine, self.settings
+        sr = self.choice.sr
+        li, lo = core.level_in, core.level_out
+        core.level_in = core.level_out = 0.0
+        p50, p99 = core.worker_percentiles(last=200)
+        names = eng.styles
+        act = int(s["active"]) if isinstance(s["active"], int) else 0
+        lat = 1000.0 * (core.delay + sum(self.device_latency)) / sr
+        gain = s["gain_db"]
+        gain = "-inf" if gain == -math.inf else f"{gain:+.0f}"
+        work = "-" if p50 is None else f"{p50:.1f}/{p99:.1f}"
+        name = names[act] if act < len(names) else "?"
+        return (f"in {_db(li)} out {_db(lo)} dB | {act + 1}:{name}"
+                f"{' BYPASS' if s['bypass'] else ''} | drop {core.dropouts} xrun {core.xruns} |"
+                f" mix {s['mix']:.2f} gain {gain} dB str {s['strength']:.2f} morph"
+                f" {s['morph']:.2f} | {lat:.1f} ms | worker {work} of"
+                f" {1000.0 * s['block_size'] / sr:.1f} ms | cpu {100 * self.stream.cpu_load:.0f}%")
+
+
+def _db(x: float) -> str:
+    return " -inf" if x <= 1e-5 else f"{20 * math.log10(x):5.1f}"
+
+
+def _check_latency(latency):
+    if latency in ("low", "high"):
+        return latency
+    try:
+        value = float(latency)
+    except (TypeError, ValueError):
+        raise ParameterError(f"latency={latency!r} must be 'low', 'high' or seconds") from None
+    if not 0 < value <= 2:
+        raise ParameterError(f"latency={latency!r} must be 'low', 'high' or seconds in (0, 2]")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# panel and keys
+# ----------------------------------------------------------------------------------------------
+
+
+class Panel:
+    """One refreshing line on a terminal; a plain line every ``every`` s otherwise."""
+
+    def __init__(self, stream=None, *, every: float = 5.0, refresh: float = 0.2):
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.every = refresh if self.tty else every
+        self._next = 0.0
+        self._shown = False
+
+    def update(self, session) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.every
+        line = session.status_line()
+        if self.tty:
+            import shutil
+
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            self.stream.write("\r" + line[:width].ljust(width))
+            self._shown = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False
+
+
+class KeyReader:
+    """Single keys from a terminal (cbreak mode, restored on exit); None where unavailable."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdin
+        self._old = None
+
+    @classmethod
+    def open(cls):
+        try:
+            import termios  # noqa: F401
+            import tty      # noqa: F401
+        except ImportError:
+            return None
+        if not (hasattr(sys.stdin, "isatty") and sys.stdin.isatty()):
+            return None
+        return cls()
+
+    def __enter__(self):
+        import termios
+        import tty
+
+        fd = self.stream.fileno()
+        self._old = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+        return self
+
+    def __exit__(self, *exc):
+        import termios
+
+        if self._old is not None:
+            termios.tcsetattr(self.stream.fileno(), termios.TCSADRAIN, self._old)
+            self._old = None
+        return False
+
+    def read(self, timeout: float) -> list[str]:
+        import select
+
+        fd = self.stream.fileno()
+        keys = []
+        ready, _, _ = select.select([fd], [], [], timeout)
+        while ready:
+            ch = os.read(fd, 1).decode("utf-8", "replace")
+            if not ch:
+                break
+            keys.append(ch)
+            ready, _, _ = select.select([fd], [], [], 0)
+        return keys
+
+
+KEY_HELP = "keys: 1-9 style, space bypass, +/- mix, [/] gain, q quit"
+
+
+# ----------------------------------------------------------------------------------------------
+# latency test
+# ----------------------------------------------------------------------------------------------
+
+
+class _ClickLoop:
+    """Callback of the latency test: play a prepared click train, capture the input."""
+
+    def __init__(self, play: np.ndarray, channel: int):
+        self.play = play
+        self.captured = np.zeros_like(play)
+        self.pos = 0
+        self.channel = channel
+        self.xruns = 0
+
+    def callback(self, indata, outdata, frames, flags):
+        if flags & _XRUN_BITS:
+            self.xruns += 1
+        p, n = self.pos, self.play.size
+        k = max(0, min(frames, n - p))
+        if k:
+            outdata[:, :k] = self.play[p:p + k]
+            self.captured[p:p + k] = indata[self.channel, :k]
+        if k < frames:
+            outdata[:, k:] = 0.0
+        self.pos = p + frames
+
+
+def click_template(sr: int) -> np.ndarray:
+    """A 5 ms Hann-windowed noise burst at -6 dBFS peak (fixed seed): broadband, so a matched
+    filter finds it to the sample even through a band-limited cable loop."""
+    n = max(16, int(0.005 * sr))
+    burst = np.random.default_rng(7).standard_normal(n) * np.hanning(n)
+    return (0.5 * burst / np.max(np.abs(burst))).astype(np.float32)
+
+
+def find_clicks(captured: np.ndarray, starts, template: np.ndarray, window: int) -> list[int]:
+    """Round-trip lags (samples) of the clicks played at ``starts``, by matched filtering."""
+    from scipy.signal import correlate
+
+    energy = float(np.dot(template, template))
+    lags = []
+    for s in starts:
+        seg = captured[s:s + window + template.size]
+        if seg.size < template.size:
+            break
+        c = correlate(seg, template, mode="valid", method="fft")
+        k = int(np.argmax(np.abs(c)))
+        peak = abs(float(c[k]))
+        floor = float(np.median(np.abs(c))) + 1e-12
+        if peak >= 0.05 * energy and peak >= 8 * floor:
+            lags.append(k)
+    return lags
+
+
+def latency_test(*, input=None, output=None, sr=None, block_size: int = 256, latency="low",
+                 input_channel: int = 1, output_channels=None, duration: float = 4.0,
+                 interval: float = 0.5, lead: float = 0.5) -> dict:
+    """Play clicks out, capture them in (a loopback cable or routing), measure the round trip.
+
+    Returns a dict: ``sr``, ``block_size``, ``clicks``, ``detected``, ``measured_samples``
+    (median), ``measured_ms``, ``jitter_samples`` (max - min), ``jitter_std_samples``,
+    ``lags``, ``device_latency_samples`` ([input, output], as PortAudio reports them),
+    ``computed_samples`` (their sum: the figure rtstyle adds to ``live``'s latency), ``xruns``.
+    """
+    from . import _validate as v
+    from .io import audio
+
+    v.positive_int(block_size, "block_size")
+    if not 0.5 <= duration <= 600:
+        raise ParameterError(f"duration={duration!r} must be 0.5..600 seconds")
+    if not 0.05 <= interval <= 5:
+        raise ParameterError(f"interval={interval!r} must be 0.05..5 seconds")
+    choice = audio.preflight(input, output, sr=sr, input_channels=input_channel,
+                             output_channels=output_channels)
+    sr = choice.sr
+    tpl = click_template(sr)
+    n = int(duration * sr)
+    step = int(interval * sr)
+    starts = list(range(int(lead * sr), n - step + 1, step))
+    if not starts:
+        raise ParameterError(f"duration={duration} s leaves no room for a click (lead {lead} s + "
+                             f"interval {interval} s)")
+    play = np.zeros(n, np.float32)
+    for s in starts:
+        play[s:s + tpl.size] = tpl
+    loop = _ClickLoop(play, input_channel - 1)
+    stream = audio.DuplexStream(choice, block_size=block_size, latency=_check_latency(latency),
+                                callback=loop.callback)
+    dev = stream.latency
+    try:
+        stream.start()
+        t_end = time.monotonic() + duration + 5
+        while loop.pos < n and time.monotonic() < t_end:
+            if not stream.active:
+                raise DeviceError(f"the audio stream stopped: {choice.input_name!r} / "
+                                  f"{choice.output_name!r} went away")
+            time.sleep(0.05)
+    finally:
+        stream.close()
+    lags = find_clicks(loop.captured, starts, tpl, step - tpl.size)
+    out = {"sr": sr, "block_size": block_size, "clicks": len(starts), "detected": len(lags),
+           "lags": lags, "measured_samples": None, "measured_ms": None, "jitter_samples": None,
+           "jitter_std_samples": None, "device_latency_samples": list(dev),
+           "computed_samples": int(sum(dev)), "computed_ms": 1000.0 * sum(dev) / sr,
+           "xruns": loop.xruns, "input_device": choice.input_name,
+           "output_device": choice.output_name}
+    if lags:
+        a = np.asarray(lags, float)
+        med = int(round(float(np.median(a))))
+        out.update(measured_samples=med, measured_ms=1000.0 * med / sr,
+                   jitter_samples=int(a.max() - a.min()), jitter_std_samples=float(a.std()))
+    return out

@@ -1,0 +1,226 @@
+"""A real JACK server with no sound card, and a second client that plays into rtstyle and
+records it.
+
+DESIGN.md, "Test rig with no sound card": ``jackd --no-realtime -d dummy`` runs a real JACK
+server; PortAudio lists it as a JACK device; the ``JACK-Client`` package (``import jack``) makes
+the player and the recorder. Two clients, not one, so the graph has no loop
+(player → rtstyle → recorder); both index their buffers by the server's frame clock, so the lag
+from a played sample to its recorded echo is the true round trip through rtstyle.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+
+
+class JackServer:
+    """``jackd --no-realtime -n NAME -d dummy -r SR -p PERIOD``, started and stopped."""
+
+    def __init__(self, name: str, *, sr: int = 22050, period: int = 256):
+        self.name, self.sr, self.period = name, sr, period
+        self.proc = None
+        self.env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1"}
+
+    @staticmethod
+    def available() -> str | None:
+        """``None`` if jackd and the jack module are there, else the reason."""
+        if shutil.which("jackd") is None:
+            return "jackd is not installed (apt-get install jackd2 libportaudio2)"
+        try:
+            import jack  # noqa: F401
+        except (ImportError, OSError) as err:
+            return f"the JACK-Client package is not usable ({err})"
+        return None
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.proc = subprocess.Popen(
+            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.sr),
+             "-p", str(self.period)],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        import jack
+
+        t_end = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")[-500:]
+                raise RuntimeError(f"jackd exited ({self.proc.returncode}): {err}")
+            try:
+                c = jack.Client("rig-probe", no_start_server=True, servername=self.name)
+                c.close()
+                return
+            except jack.JackOpenError:
+                if time.monotonic() > t_end:
+                    self.stop()
+                    raise RuntimeError(f"jackd -n {self.name} did not come up in {timeout} s")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+
+
+class Rig:
+    """Player and recorder clients on one server, aligned on its frame clock.
+
+    ``play(signal, record_frames)`` schedules ``signal`` to start a little after now and
+    records ``record_frames`` from that same frame; ``wait()`` blocks until done. ``xruns``
+    counts the server's xrun notifications.
+    """
+
+    def __init__(self, server: str):
+        import jack
+
+        self.player = jack.Client("rig-play", no_start_server=True, servername=server)
+        self.recorder = jack.Client("rig-rec", no_start_server=True, servername=server)
+        self.out = self.player.outports.register("out")
+        self.inp = self.recorder.inports.register("in")
+        self.sr = self.player.samplerate
+        self.period = self.player.blocksize
+        self.xruns = 0
+        self.stall = 0                          # cycles in which the player sleeps (xrun test)
+        self._f0 = None
+        self._signal = np.zeros(0, np.float32)
+        self.recording = np.zeros(0, np.float32)
+        self.player.set_process_callback(self._play)
+        self.recorder.set_process_callback(self._record)
+        self.player.set_xrun_callback(self._xrun)
+        self.player.activate()
+        self.recorder.activate()
+
+    def _xrun(self, delay):
+        self.xruns += 1
+
+    def _play(self, frames):
+        a = self.out.get_array()
+        a.fill(0.0)
+        if self.stall:
+            self.stall -= 1
+            time.sleep(4 * frames / self.sr)     # miss the deadline: an xrun on purpose
+        f0 = self._f0
+        if f0 is None:
+            return
+        p = self.player.last_frame_time - f0
+        lo, hi = max(p, 0), min(p + frames, self._signal.size)
+        if hi > lo:
+            a[lo - p:hi - p] = self._signal[lo:hi]
+
+    def _record(self, frames):
+        f0 = self._f0
+        if f0 is None:
+            return
+        p = self.recorder.last_frame_time - f0
+        lo, hi = max(p, 0), min(p + frames, self.recording.size)
+        if hi > lo:
+            self.recording[lo:hi] = self.inp.get_array()[lo - p:hi - p]
+
+    def wait_for_ports(self, client: str = "rtstyle", timeout: float = 60.0) -> None:
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            names = [p.name for p in self.player.get_ports()]
+            if f"{client}:in_0" in names and f"{client}:out_0" in names:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"no {client}:in_0 / {client}:out_0 ports after {timeout} s")
+
+    def connect(self, client: str = "rtstyle") -> None:
+        self.player.connect(self.out, f"{client}:in_0")
+        self.recorder.connect(f"{client}:out_0", self.inp)
+
+    def play(self, signal: np.ndarray, record_frames: int, lead: float = 0.2) -> None:
+        self._signal = np.ascontiguousarray(signal, np.float32)
+        self.recording = np.zeros(record_frames, np.float32)
+        self._f0 = self.player.frame_time + int(lead * self.sr)
+
+    def done(self) -> bool:
+        return self._f0 is not None and (
+            self.player.frame_time - self._f0 >= self.recording.size + 2 * self.period)
+
+    def wait(self, timeout: float) -> None:
+        t_end = time.monotonic() + timeout
+        while not self.done():
+            if time.monotonic() > t_end:
+                raise TimeoutError("the rig did not finish in time")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        for c in (self.player, self.recorder):
+            try:
+                c.deactivate()
+                c.close()
+            except Exception:                   # noqa: BLE001
+                pass
+
+
+def lag_of(recording: np.ndarray, reference: np.ndarray, max_lag: int) -> int:
+    """The lag (0..max_lag) at which ``reference`` best matches ``recording`` (FFT xcorr)."""
+    from scipy.signal import correlate
+
+    seg = recording[: reference.size + max_lag]
+    c = correlate(seg, reference, mode="valid", method="fft")
+    return int(np.argmax(c[: max_lag + 1]))
+
+
+def main(argv=None) -> int:
+    """``python tests/jack_rig.py --server NAME --seconds S``: while ``rtstyle live`` runs on
+    that server, play a speech-like signal with a click every second into ``rtstyle:in_0``,
+    record ``rtstyle:out_0``, and print the round trip of each click (the benchmark's
+    measured latency) and the xruns the rig saw."""
+    import argparse
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from conftest import speechlike
+
+    from rtstyle.live import click_template, find_clicks
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--server", default=os.environ.get("JACK_DEFAULT_SERVER", "default"))
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--client", default="rtstyle")
+    a = ap.parse_args(argv)
+    rig = Rig(a.server)
+    try:
+        rig.wait_for_ports(a.client)
+        rig.connect(a.client)
+        time.sleep(0.3)
+        sr = rig.sr
+        n = int(a.seconds * sr)
+        sig = 0.5 * speechlike(sr, duration=a.seconds, seed=11)
+        tpl = click_template(sr)
+        starts = list(range(sr // 2, n - sr + 1, sr))
+        for s in starts:                     # clicks over a short gap in the speech
+            sig[s - 2000:s + 2000] = 0.0
+            sig[s:s + tpl.size] = tpl
+        x0 = rig.xruns
+        rig.play(sig, n + sr)
+        rig.wait(a.seconds + 30)
+        rec = rig.recording
+    finally:
+        rig.close()
+    lags = np.asarray(find_clicks(rec, starts, tpl, sr // 2))
+    if lags.size:
+        print(f"round trip: {int(np.median(lags))} samples median, {lags.min()}..{lags.max()} "
+              f"({len(lags)} of {len(starts)} clicks) at {sr} Hz; rig xruns {rig.xruns - x0}")
+    else:
+        print(f"no click came back; rig xruns {rig.xruns - x0}")
+    return 0 if lags.size else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
