@@ -24,6 +24,10 @@ TRANSFORM_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh")
 TRANSFORM_NORMS = ("none", "layer")
 
 
+#: Look-ahead of the output limiter every stream ends in (ms): part of every stream's latency.
+LIMITER_LOOKAHEAD_MS = 1.5
+
+
 class _Dict:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

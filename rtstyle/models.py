@@ -42,7 +42,8 @@ import sys
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .config import EncoderConfig, FeatureConfig, StftConfig, TransformConfig
+from .config import (LIMITER_LOOKAHEAD_MS, EncoderConfig, FeatureConfig, StftConfig,
+                     TransformConfig)
 from .errors import ModelError, ParameterError
 from .nn._weights import PICKLE_SUFFIXES, path_name
 
@@ -175,9 +176,11 @@ def _check_card(card, where: str) -> _Card:
 
 
 def _latency_samples(info: _Card) -> int:
-    """Engine latency with the card's default settings: phase reconstruction + net look-ahead."""
+    """Stream latency with the card's default settings: window + phase look-ahead + net
+    look-ahead + the output limiter's look-ahead (as ``Streamer.latency``)."""
     n_fft, hop = info.stft.n_fft, info.stft.hop_length
-    return n_fft + (info.defaults["lookahead"] - 1) * hop + info.arch.lookahead * hop
+    limiter = max(1, int(round(LIMITER_LOOKAHEAD_MS * info.stft.sr / 1000)))
+    return n_fft + (info.defaults["lookahead"] - 1) * hop + info.arch.lookahead * hop + limiter
 
 
 def _read_card(path: pathlib.Path):

@@ -25,6 +25,8 @@ from conftest import model_card as card
 from conftest import save_tiny_model as saved
 from conftest import tiny_net
 
+LIMITER = round(0.0015 * SR)  # the output limiter's look-ahead, part of every stream's latency
+
 
 @pytest.fixture
 def no_user_env(monkeypatch, tmp_path):
@@ -51,8 +53,8 @@ def test_round_trip(tmp_path, no_user_env):
     with torch.no_grad():
         for style in (0, 1):
             assert torch.equal(model.net(x, style), net(x, style))
-    # latency: phase n_fft + (1 - 1) * hop, plus one net look-ahead frame
-    assert model.latency_samples == N_FFT + HOP
+    # latency: phase n_fft + (1 - 1) * hop, one net look-ahead frame, the limiter's 1.5 ms
+    assert model.latency_samples == N_FFT + HOP + LIMITER
     assert rtstyle.load_model is load_model
 
 
@@ -189,7 +191,7 @@ def test_style_resolution(tmp_path, no_user_env):
     with pytest.raises(ModelError, match="model 'duo' has no style 'flute'; its styles: "
                                          "organ, choir"):
         resolve_style("duo:flute", models_dir=tmp_path)
-    with pytest.raises(ModelError, match=r"no model named 'nope' \(available: duo"):
+    with pytest.raises(ModelError, match=r"no model named 'nope' \(available: .*duo"):
         resolve_style("nope:organ", models_dir=tmp_path)
     with pytest.raises(ModelError, match="style name after ':' is empty"):
         resolve_style("duo:", models_dir=tmp_path)
@@ -201,7 +203,7 @@ def test_user_folder_from_environment(tmp_path, monkeypatch):
     saved(user, "solo")
     monkeypatch.setenv("RTSTYLE_MODELS", str(user))
     assert load_model("solo").path == user / "solo.safetensors"
-    names = [r["name"] for r in list_styles()]
+    names = [r["name"] for r in list_styles() if not r["bundled"]]
     assert names == ["solo"]
     monkeypatch.setenv("RTSTYLE_MODELS", str(tmp_path / "absent"))
     with pytest.raises(ModelError, match="RTSTYLE_MODELS .*absent: does not exist"):
@@ -211,7 +213,8 @@ def test_user_folder_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     if sys.platform.startswith("linux"):
         assert user_models_dir() == tmp_path / "xdg" / "rtstyle" / "models"
-    assert list_styles() == []          # the default folder does not exist: nothing, no error
+    # the default folder does not exist: no user models, no error (bundled ones are listed)
+    assert [r for r in list_styles() if not r["bundled"]] == []
 
 
 def test_list_styles(tmp_path, no_user_env):
@@ -221,16 +224,17 @@ def test_list_styles(tmp_path, no_user_env):
     (tmp_path / "c_broken.json").write_text("{")
     (tmp_path / ".hidden.tmp-1234.json").write_text("{")          # a temp file: skipped
     (tmp_path / "README.md").write_text("notes")
-    rows = list_styles(models_dir=tmp_path)
+    rows = [r for r in list_styles(models_dir=tmp_path) if not r["bundled"]]   # after bundled
     assert [r["name"] for r in rows] == ["a_solo", "b_duo:organ", "b_duo:choir", "c_broken"]
     solo, organ = rows[0], rows[1]
     assert solo == {"name": "a_solo", "model": "a_solo",
                     "path": str(tmp_path / "a_solo.safetensors"),
                     "sr": SR, "n_fft": N_FFT, "hop_length": HOP,
-                    "latency_ms": round(1000 * N_FFT / SR, 3), "latency_samples": N_FFT,
+                    "latency_ms": round(1000 * (N_FFT + LIMITER) / SR, 3),
+                    "latency_samples": N_FFT + LIMITER,
                     "styles": ["bright"], "bundled": False, "error": None}
     assert organ["model"] == "b_duo" and organ["styles"] == ["organ", "choir"]
-    assert organ["latency_samples"] == N_FFT + 2 * HOP
+    assert organ["latency_samples"] == N_FFT + 2 * HOP + LIMITER
     assert rows[3]["error"].startswith(f"{tmp_path / 'c_broken.json'}: not a valid JSON")
     assert rows[3]["sr"] is None
 
@@ -238,7 +242,7 @@ def test_list_styles(tmp_path, no_user_env):
 def test_list_styles_does_not_import_torch(tmp_path):
     saved(tmp_path, "m")
     code = ("import sys, rtstyle.models as m; rows = m.list_styles(models_dir=sys.argv[1]); "
-            "print(rows[0]['name'], 'torch' in sys.modules)")
+            "print(rows[-1]['name'], 'torch' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                        text=True)
     assert p.stdout.split() == ["m", "False"], p.stderr

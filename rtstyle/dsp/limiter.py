@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from .._validate import positive_float, positive_int
+from ..config import LIMITER_LOOKAHEAD_MS
 from ..errors import ParameterError
 
 __all__ = ["StreamingLimiter"]
@@ -87,7 +88,7 @@ class StreamingLimiter:
     """
 
     def __init__(self, *, sr: int, channels: int = 1, ceiling_db: float = -0.1,
-                 lookahead_ms: float = 1.5, release_ms: float = 50.0):
+                 lookahead_ms: float = LIMITER_LOOKAHEAD_MS, release_ms: float = 50.0):
         self.sr = positive_int(sr, "sr")
         self.channels = positive_int(channels, "channels")
         if not np.isfinite(ceiling_db) or ceiling_db > 0:

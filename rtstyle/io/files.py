@@ -46,6 +46,11 @@ __all__ = [
     "check_output_path",
 ]
 
+#: The process umask, read once at import (os.umask can only be read by setting it, which is
+#: not thread-safe later on).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 #: soxr quality used for every resampling: 'HQ' is 20-bit precise, fast enough for long files.
 RESAMPLE_QUALITY = "HQ"
 
@@ -742,9 +747,11 @@ def atomic_output(path, *, overwrite=False, protect=()):
         yield tmp
         _fsync(tmp)
         check_output_path(path, overwrite=overwrite, protect=protect)
-        if overwrite and target.exists():
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))  # keep its permissions
+        with contextlib.suppress(OSError):
+            if overwrite and target.exists():   # keep the replaced file's permissions
+                os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+            else:                               # writers that recreate the file (safetensors)
+                os.chmod(tmp, 0o666 & ~_UMASK)  # may leave it 0600: the umask's default
         try:
             os.replace(tmp, target)
         except OSError as err:
