@@ -231,6 +231,9 @@ def _add_render(sub) -> None:
                    help="0..1: blend of the first style toward the second")
     g.add_argument("--crossfade", type=float, default=D["crossfade_ms"], metavar="MS",
                    help="style switch crossfade in ms")
+    g.add_argument("--envelope", choices=("follow", "free"), default=D["envelope"],
+                   help="follow: keep the input's frame energy (dynamics, silences); free: the "
+                        "style's own levels")
     g.add_argument("--mix", type=float, default=D["mix"], metavar="X",
                    help="0..1 wet share (the dry part is the input, delay-aligned)")
     g.add_argument("--gain", type=float, default=D["gain_db"], metavar="DB",
@@ -341,7 +344,7 @@ def _run_render(args) -> int:
                     momentum=args.momentum, strength=args.strength, morph=args.morph,
                     crossfade_ms=args.crossfade, mix=args.mix, gain_db=args.gain,
                     device=args.device, models_dir=args.models_dir,
-                    keep_latency=args.keep_latency)
+                    keep_latency=args.keep_latency, envelope=args.envelope)
     bars = _progress_bars(args, jobs)
     reports, failed = [], []
     for src, out in jobs:
@@ -626,6 +629,8 @@ def _run_train(args) -> int:
 
 
 def _add_live(sub) -> None:
+    from .control import CC_PARAMS
+    from .io.midi import APIS as MIDI_APIS
     from .live import DEFAULTS as D, KEY_HELP, ON_DROPOUT
     from .render import PHASE_INITS
 
@@ -653,6 +658,10 @@ def _add_live(sub) -> None:
               rtstyle live --preset stage.toml --duration 600 --report live.json
               rtstyle live --style organ --strength 0.7 --save-preset stage.toml --overwrite
               JACK_DEFAULT_SERVER=myserver rtstyle live   # JACK ports rtstyle:in_N, rtstyle:out_N
+              rtstyle live --style organ,choir --midi 'nanoKONTROL'   # program change 0/1
+              rtstyle live --midi-virtual rtstyle --midi-api jack --midi-channel 2
+              rtstyle live --midi 0 --midi-learn morph --save-midi-map knobs.toml
+              rtstyle live --midi 0 --midi-map knobs.toml
             """),
     )
     g = p.add_argument_group("style and engine (default: --preset, else the value shown)")
@@ -709,6 +718,25 @@ def _add_live(sub) -> None:
                         f"({D['margin_ms']:g} ms)")
     g.add_argument("--on-dropout", choices=ON_DROPOUT, default=S,
                    help=f"what a missed deadline plays ({D['on_dropout']})")
+    g = p.add_argument_group(
+        "MIDI control (see 'rtstyle midi-ports'; default mapping: program change n -> style n, "
+        "CC1 morph, CC2 strength, CC7 gain 40*log10(v/127) dB, CC11 mix, CC64 bypass)")
+    g.add_argument("--midi", nargs="?", const=True, default=S, metavar="PORT",
+                   help="MIDI input port: a name, a part of one, or an index (alone: the "
+                        "first port)")
+    g.add_argument("--midi-virtual", default=S, metavar="NAME",
+                   help="create a MIDI input port NAME for others to connect to (with JACK: "
+                        "rtstyle-midi:NAME)")
+    g.add_argument("--midi-api", choices=MIDI_APIS, default=S,
+                   help="MIDI backend (default: each compiled one in turn)")
+    g.add_argument("--midi-channel", type=int, default=S, metavar="1..16",
+                   help="listen on this channel only (default: omni)")
+    g.add_argument("--midi-map", default=S, metavar="FILE.toml",
+                   help="MIDI mapping (TOML: channel, program, [cc] NUMBER = PARAM)")
+    g.add_argument("--midi-learn", choices=tuple(CC_PARAMS), default=None, metavar="PARAM",
+                   help=f"bind the next moved controller to PARAM ({_choices(CC_PARAMS)})")
+    g.add_argument("--save-midi-map", metavar="FILE.toml",
+                   help="write the MIDI mapping at exit (learned bindings included)")
     g = p.add_argument_group("run and outputs")
     g.add_argument("--duration", type=float, default=None, metavar="S",
                    help="stop after S seconds (default: until Ctrl-C or q)")
@@ -734,7 +762,8 @@ _LIVE_FLAGS = {"style": "style", "strength": "strength", "morph": "morph", "mix"
                "lookahead": "lookahead", "phase_init": "phase_init",
                "phase_iters": "phase_iters", "momentum": "momentum",
                "input_gain": "input_gain_db", "block_size": "block_size", "margin": "margin_ms",
-               "on_dropout": "on_dropout"}
+               "on_dropout": "on_dropout", "midi": "midi", "midi_virtual": "midi_virtual",
+               "midi_api": "midi_api", "midi_channel": "midi_channel", "midi_map": "midi_map"}
 
 
 def _run_live(args) -> int:
@@ -746,19 +775,34 @@ def _run_live(args) -> int:
     from .io.files import atomic_output, check_output_path
     from .live import KEY_HELP, KeyReader, LiveSession, Panel, load_preset, save_preset
 
-    outs = [o for o in (args.record, args.record_dry, args.report, args.save_preset) if o]
+    outs = [o for o in (args.record, args.record_dry, args.report, args.save_preset,
+                        args.save_midi_map) if o]
     if len({str(pathlib.Path(o).resolve()) for o in outs}) != len(outs):
-        raise ParameterError("--record, --record-dry, --report and --save-preset must be "
-                             "different files")
-    for o in (args.report, args.save_preset):
+        raise ParameterError("--record, --record-dry, --report, --save-preset and "
+                             "--save-midi-map must be different files")
+    for o in (args.report, args.save_preset, args.save_midi_map):
         if o:
             check_output_path(o, overwrite=args.overwrite)
     if args.duration is not None and not args.duration > 0:
         raise ParameterError(f"--duration {args.duration}: must be a positive number of seconds")
     settings = load_preset(args.preset) if args.preset else {}
+    if hasattr(args, "midi") and hasattr(args, "midi_virtual"):
+        raise ParameterError("--midi opens a port, --midi-virtual creates one: give one of them")
+    for flag, other in (("midi", "midi_virtual"), ("midi_virtual", "midi")):
+        if hasattr(args, flag):               # the flag wins over the preset's other one
+            settings.pop(other, None)
     for flag, key in _LIVE_FLAGS.items():
         if hasattr(args, flag):
             settings[key] = getattr(args, flag)
+    if settings.get("midi") is None and settings.get("midi_virtual") is None:
+        used = [f for f, given in (("--midi-learn", args.midi_learn),
+                                   ("--save-midi-map", args.save_midi_map),
+                                   ("--midi-map", hasattr(args, "midi_map")),
+                                   ("--midi-api", hasattr(args, "midi_api")),
+                                   ("--midi-channel", hasattr(args, "midi_channel"))) if given]
+        if used:
+            raise ParameterError(f"{', '.join(used)} need{'s' if len(used) == 1 else ''} a MIDI "
+                                 "port: --midi PORT or --midi-virtual NAME")
     if isinstance(settings.get("style"), str):
         from .render import style_list
 
@@ -768,7 +812,8 @@ def _run_live(args) -> int:
                           input_channel=args.input_channel, output_channels=args.output_channels,
                           sr=args.sr, latency=args.latency, record=args.record,
                           record_dry=args.record_dry, record_subtype=args.record_subtype,
-                          overwrite=args.overwrite, models_dir=args.models_dir)
+                          overwrite=args.overwrite, models_dir=args.models_dir,
+                          midi_learn=args.midi_learn)
     keys = None if args.no_keys or quiet else KeyReader.open()
     error = None
     with session:
@@ -783,6 +828,9 @@ def _run_live(args) -> int:
             print(f"rtstyle live: styles {', '.join(r['styles'])}; latency {r['latency_samples']}"
                   f" samples ({r['latency_ms']:.1f} ms) = engine {r['engine_latency_samples']} + "
                   f"buffer {r['buffer_samples']} + device {dev_in}+{dev_out}", file=sys.stderr)
+            midi_lines = session.describe_midi()
+            if midi_lines:
+                print("rtstyle live: " + "\n  ".join(midi_lines.splitlines()), file=sys.stderr)
             print(f"rtstyle live: {KEY_HELP if keys else 'Ctrl-C stops'}", file=sys.stderr)
         panel = None if quiet else Panel(sys.stderr)
         with keys if keys is not None else contextlib.nullcontext():
@@ -795,14 +843,23 @@ def _run_live(args) -> int:
             tmp.write_text(json.dumps(report, indent=1) + "\n")
     if args.save_preset:
         save_preset(args.save_preset, session.settings, overwrite=args.overwrite)
+    if args.save_midi_map:
+        session.mapping.save(args.save_midi_map, overwrite=args.overwrite)
     if not quiet:
         p50, p99 = report["worker_p50_ms"], report["worker_p99_ms"]
         work = "n/a" if p50 is None else f"{p50:.2f}/{p99:.2f} ms (of {report['deadline_ms']:.1f})"
-        saved = [o for o in (args.record, args.record_dry, args.report, args.save_preset) if o]
+        saved = [o for o in (args.record, args.record_dry, args.report, args.save_preset,
+                             args.save_midi_map) if o]
         print(f"live: {report['duration_s']:.1f} s, {report['blocks']} blocks, "
               f"{report['dropouts']} dropouts, {report['xruns']} xruns, worker p50/p99 {work}, "
               f"latency {report['latency_samples']} samples ({report['latency_ms']:.1f} ms)"
               + (f"; wrote {', '.join(saved)}" if saved else ""))
+        m = report.get("midi")
+        if m is not None:
+            learned = ", ".join(f"CC{cc} -> {param}" for cc, param in m["learned"])
+            print(f"midi: {m['received']} messages, {m['events']} events applied, "
+                  f"{m['overflow'] + m['oversized']} dropped, {m['errors']} errors"
+                  + (f"; learned {learned}" if learned else ""))
     if error is not None:
         raise error
     return 0

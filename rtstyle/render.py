@@ -32,7 +32,8 @@ PHASE_INITS = ("input", "rtpghi", "random")
 #: :func:`render`'s defaults, for the CLI (``None``: the models' own, see :func:`render`).
 DEFAULTS = {"style": None, "block_size": 4096, "n_fft": None, "hop_length": None,
             "lookahead": 1, "phase_iters": None, "phase_init": "input", "momentum": None,
-            "strength": 1.0, "morph": 0.0, "crossfade_ms": 50.0, "mix": 1.0, "gain_db": 0.0}
+            "strength": 1.0, "morph": 0.0, "crossfade_ms": 50.0, "mix": 1.0, "gain_db": 0.0,
+            "envelope": "follow"}
 
 
 def style_list(style=None, *, models_dir=None) -> list[str]:
@@ -59,7 +60,7 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
            phase_iters: int | None = None, phase_init: str = "input", momentum: float | None = None,
            strength: float = 1.0, morph: float = 0.0, crossfade_ms: float = 50.0,
            mix: float = 1.0, gain_db: float = 0.0, device: str = "cpu", models_dir=None,
-           keep_latency: bool = False) -> tuple[np.ndarray, dict]:
+           keep_latency: bool = False, envelope: str = "follow") -> tuple[np.ndarray, dict]:
     """Run ``y`` through the streaming engine, ``block_size`` samples at a time, then flush.
 
     Parameters
@@ -77,7 +78,7 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
         (within float32 rounding); a large block lets the nets take several frames per call.
     n_fft, hop_length : int, optional
         Default: the models' (1024 and 256 for ``identity``).
-    lookahead, phase_iters, phase_init, momentum, strength, morph, crossfade_ms, mix, gain_db, device
+    lookahead, phase_iters, phase_init, momentum, strength, morph, crossfade_ms, mix, gain_db, device, envelope
         The :class:`~rtstyle.stream.Streamer`'s parameters.
     models_dir : path, optional
         User model folder for resolving names.
@@ -119,7 +120,7 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
                             phase_iters=phase_iters, phase_init=phase_init, momentum=momentum,
                             strength=strength, morph=morph, crossfade_ms=crossfade_ms, mix=mix,
                             gain_db=gain_db, device=device, models_dir=models_dir,
-                            keep_latency=keep_latency)
+                            keep_latency=keep_latency, envelope=envelope)
     x = y.reshape(channels, -1)
     t0 = time.perf_counter()
     parts = [session.process(x[:, i:i + 65536]) for i in range(0, x.shape[1], 65536)]
@@ -147,7 +148,8 @@ class RenderSession:
                  phase_init: str = "input", momentum=None, strength: float = 1.0,
                  morph: float = 0.0, crossfade_ms: float = 50.0, mix: float = 1.0,
                  gain_db: float = 0.0, device: str = "cpu", models_dir=None,
-                 keep_latency: bool = False, sr_out: int | None = None):
+                 keep_latency: bool = False, sr_out: int | None = None,
+                 envelope: str = "follow"):
         from .io.files import Resampler
         from .stream import Streamer
         from .stream.analysis import StreamingSTFT
@@ -167,7 +169,7 @@ class RenderSession:
             hop_length=hop_length, lookahead=lookahead, phase_iters=phase_iters,
             phase_init=phase_init, momentum=momentum, strength=strength, morph=morph,
             crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, device=device,
-            channels=channels)
+            channels=channels, envelope=envelope)
         st.record_targets = True          # drained frame by frame into the SC sums below
         self._rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=channels)
         self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr_out, channels=channels)

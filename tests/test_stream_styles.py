@@ -53,6 +53,9 @@ def test_the_net_changes_the_sound_and_strength_zero_does_not(models):
 
 
 def _bank(models, styles, **kw):
+    # The blend tests check the mechanics on the nets' own levels (envelope='free'); the
+    # envelope follower is tested on its own below.
+    kw.setdefault("envelope", "free")
     return StyleBank(styles, channels=1, sr=SR, n_fft=MODEL_N_FFT, hop_length=MODEL_HOP,
                      models_dir=models, **kw)
 
@@ -150,3 +153,19 @@ def test_cuda_falls_back_to_the_cpu_with_one_warning(models, caplog):
         "device=cuda: CUDA is not available here; running on the CPU") == 1
     y = speechlike(SR, duration=0.2).astype(np.float32)
     assert np.isfinite(_run(st, y, 256)).all()
+
+
+def test_envelope_follow_keeps_each_frames_energy(models):
+    X = _frames(30)
+    X[10:15] = 0.0                                     # a silence stays silent
+    follow = _bank(models, ["solo"], envelope="follow")
+    free = _bank(models, ["solo"])
+    for x in X:
+        a, b = follow.frame(x), free.frame(x)
+        e_in = np.sum(np.expm1(x) ** 2)
+        np.testing.assert_allclose(np.sum(np.expm1(a) ** 2), e_in, rtol=1e-4, atol=1e-9)
+        # the spectral shape is the net's: the same up to one gain
+        sa, sb = np.expm1(a), np.expm1(b)
+        if e_in > 0:
+            np.testing.assert_allclose(sa / np.linalg.norm(sa), sb / np.linalg.norm(sb),
+                                       atol=1e-5)

@@ -86,6 +86,11 @@ class Streamer:
         Blend of the active style toward the next entry of the list.
     crossfade_ms : float >= 0
         Crossfade of a style switch (default 50 ms).
+    envelope : {'follow', 'free'}
+        ``follow`` (default): each target frame keeps the input frame's energy, so the
+        performer's dynamics and silences survive the style (the nets alone let the speech
+        envelope correlation fall to 0.2–0.4; ``tools/eval_quality.py``); ``free``: the nets'
+        own levels.
     models_dir : path, optional
         User model folder for resolving names (else ``RTSTYLE_MODELS`` / the user data dir).
 
@@ -105,7 +110,8 @@ class Streamer:
                  momentum: float | None = None, channels: int = 1, device: str = "cpu",
                  mix: float = MIX_PARAMS["mix"], gain_db: float = MIX_PARAMS["gain_db"],
                  bypass: bool = MIX_PARAMS["bypass"], strength: float = 1.0,
-                 morph: float = 0.0, crossfade_ms: float = 50.0, models_dir=None):
+                 morph: float = 0.0, crossfade_ms: float = 50.0, envelope: str = "follow",
+                 models_dir=None):
         self.sr = positive_int(sr, "sr")
         self.model = model
         if not isinstance(device, str) or device.split(":", 1)[0] not in ("cpu", "cuda"):
@@ -148,7 +154,7 @@ class Streamer:
             self._styles = StyleBank([IDENTITY if m is None else (m, i) for m, i in styles],
                                      channels=self.channels, sr=self.sr, n_fft=n_fft,
                                      hop_length=hop_length, device=device, strength=strength,
-                                     morph=morph, crossfade_ms=crossfade_ms)
+                                     morph=morph, crossfade_ms=crossfade_ms, envelope=envelope)
         elif model is None and (strength, morph) != (1.0, 0.0):
             raise ParameterError("strength and morph need a style (model=...)")
         self._stft = StreamingSTFT(n_fft=n_fft, hop_length=hop_length, channels=self.channels)

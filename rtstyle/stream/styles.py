@@ -32,6 +32,9 @@ __all__ = ["StyleBank", "IDENTITY", "STYLE_PARAMS"]
 IDENTITY = "identity"
 #: Continuous style parameters with their defaults.
 STYLE_PARAMS = {"strength": 1.0, "morph": 0.0}
+#: ``follow``: every target frame is scaled to the input frame's energy (the performer's
+#: dynamics and silences stay; the style shapes the spectrum); ``free``: the nets' own levels.
+ENVELOPES = ("follow", "free")
 
 
 class _Entry:
@@ -74,8 +77,10 @@ class StyleBank:
 
     def __init__(self, styles, *, channels: int, sr: int, n_fft: int, hop_length: int,
                  device: str = "cpu", strength: float = 1.0, morph: float = 0.0,
-                 crossfade_ms: float = 50.0, models_dir=None):
+                 crossfade_ms: float = 50.0, envelope: str = "follow", models_dir=None):
         import torch
+
+        from .._validate import one_of
 
         from ..models import Model, resolve_style
 
@@ -85,6 +90,7 @@ class StyleBank:
         if not styles:
             raise ParameterError("the style list is empty")
         self.channels, self.sr, self.hop_length, self.device = channels, sr, hop_length, device
+        self.envelope = one_of(envelope, ENVELOPES, "envelope")
         self.entries: list[_Entry] = []
         for spec in styles:
             if isinstance(spec, str) and spec == IDENTITY:
@@ -205,7 +211,22 @@ class StyleBank:
             self._push(xt[..., t])
         s = self._value["strength"]
         target = xt + s * (y - xt) if s != 1.0 else y
-        return target.clamp_min(0).cpu().numpy()
+        return self._follow(xt, target.clamp_min(0)).cpu().numpy()
+
+    def _follow(self, x, target):
+        """``envelope='follow'``: scale each target frame to the input frame's energy.
+
+        ``x``, ``target``: log1p magnitudes (channels, bins[, frames]); frame energy is the sum
+        of squared linear magnitudes over the bins.
+        """
+        if self.envelope != "follow":
+            return target
+        torch = self._torch
+        S_t = torch.expm1(target)
+        e_in = torch.expm1(x).square().sum(dim=1, keepdim=True)
+        e_t = S_t.square().sum(dim=1, keepdim=True)
+        gain = torch.where(e_t > 0, torch.sqrt(e_in / e_t.clamp_min(1e-30)), torch.zeros_like(e_t))
+        return torch.log1p(S_t * gain)
 
     def _run_block(self, e, xt, style):
         if e.net is None:
@@ -249,7 +270,7 @@ class StyleBank:
         self._push(xt)
         s = self._value["strength"]
         target = xt + s * (y - xt) if s != 1.0 else y
-        return target.clamp_min(0).cpu().numpy()
+        return self._follow(xt[..., None], target.clamp_min(0)[..., None])[..., 0].cpu().numpy()
 
     def _run(self, e, xt, style):
         if e.net is None:
