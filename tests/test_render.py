@@ -18,6 +18,7 @@ from rtstyle.render import DEFAULTS, PHASE_INITS, render
 N_FFT, HOP = 512, 128  # engine latency n_fft + (lookahead - 1) * hop = 512 samples at lookahead 1
 LIMITER = round(0.0015 * SR)  # the output limiter's look-ahead
 LAT = N_FFT + LIMITER
+ROOT_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples"
 
 
 def signal(duration=0.5):
@@ -302,3 +303,26 @@ def test_midi_program_change_switches_the_style_at_its_time(tmp_path, capsys):
     to_b = np.mean((spec(outs["midi"]) - spec(outs["b"])) ** 2)
     to_a = np.mean((spec(outs["midi"]) - spec(outs["a"])) ** 2)
     assert to_b < 0.2 * to_a
+
+
+def test_bundled_style_block_sizes_give_the_same_file(tmp_path, capsys):
+    # A real trained style (a bundled model): the nets take a whole block of frames per call at
+    # --block-size 4096 and one frame per call at 64; the files agree to the contract's 1e-5.
+    from rtstyle.models import list_styles
+
+    names = [r["name"] for r in list_styles() if r["bundled"] and not r["error"]]
+    if not names:
+        pytest.skip("no bundled model")
+    y, sr = rtstyle.load_audio(ROOT_EXAMPLES / "speech.flac")
+    src = tmp_path / "speech.wav"
+    sf.write(src, y[: int(1.5 * sr)], sr, subtype="FLOAT")
+    files = []
+    for block in (64, 4096):
+        out = tmp_path / f"o{block}.wav"
+        code, _, err = main(capsys, "render", src, "-o", out, "--style", names[0],
+                            "--block-size", block, "-q")
+        assert code == 0, err
+        files.append(sf.read(out, dtype="float32")[0])
+    assert files[0].shape == files[1].shape == (int(1.5 * sr),)
+    assert np.max(np.abs(files[0] - files[1])) <= 1e-5
+    assert np.max(np.abs(files[0] - y[: int(1.5 * sr)])) > 0.01      # the style did something
