@@ -11,6 +11,13 @@ Threads (DESIGN.md, Live threading):
   rate: exactly ``rtstyle render --keep-latency``'s chain), and publishes the result at its
   place on the output timeline. It also writes the recordings.
 - The main thread shows the panel, reads keys and watches the device.
+- MIDI (``--midi``): rtmidi's thread only queues the raw messages
+  (:class:`rtstyle.io.midi.MidiInput`); the worker drains them at each hop boundary, before it
+  applies the queued controls, through :class:`rtstyle.control.Controller` (the mapping that
+  ``render --midi`` uses too), so a control acts on the input timeline at the next chunk the
+  worker runs. The MIDI port opens before the audio stream starts and closes after it stops
+  (python-rtmidi holds the GIL while its JACK client opens or closes: see
+  :mod:`rtstyle.io.midi`).
 
 Timing is fixed, not measured: output sample ``q`` always carries input sample
 ``q - delay`` where ``delay = engine latency + buffer``. ``buffer`` is the smallest prefill that
@@ -52,12 +59,18 @@ DEFAULTS = {
     **{k: _RENDER[k] for k in ("n_fft", "hop_length", "lookahead", "phase_iters", "phase_init",
                                "momentum")},
     "block_size": 256, "margin_ms": 5.0, "on_dropout": "dry", "device": "cpu",
+    # MIDI (off unless midi or midi_virtual): midi is a port name, part of one, an index, or
+    # True (the first port); midi_map a TOML mapping file; midi_channel 1..16 (omni: None)
+    "midi": None, "midi_virtual": None, "midi_api": None, "midi_channel": None,
+    "midi_map": None,
 }
 #: The keys DESIGN.md asks of ``live --report`` (there are more).
 REPORT_KEYS = ("sr", "block_size", "engine_latency_samples", "latency_samples", "blocks",
                "dropouts", "xruns", "worker_p50_ms", "worker_p99_ms")
 ON_DROPOUT = ("dry", "silence")
 _XRUN_BITS = 1 | 2 | 4 | 8          # PortAudio: input under/overflow, output under/overflow
+#: MIDI events kept for the report's ``midi.log`` (input position, name, value); more are counted.
+MIDI_LOG_MAX = 10_000
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,6 +420,12 @@ class LiveCore:
         self._out_base = self.buffer     # output position of the engine's next sample
         self._produced = 0
         self._trim = 0
+        # MIDI (attach_midi): drained by the worker only
+        self.midi = self.controller = None
+        self.on_midi = None
+        self.midi_events = self.midi_errors = 0
+        self.midi_log: list[tuple[int, str, object]] = []
+        self.midi_learned: list[tuple[int, str]] = []
 
     @staticmethod
     def _gain(current) -> float:
@@ -457,6 +476,14 @@ class LiveCore:
         """Queue a control change (any thread); the worker applies it before its next chunk."""
         self._controls.put((name, value))
 
+    def attach_midi(self, midi, controller, on_event=None) -> None:
+        """Drain ``midi`` (a :class:`rtstyle.io.midi.MidiInput`, or anything with
+        ``events(controller)``) at each hop boundary, through ``controller``
+        (:class:`rtstyle.control.Controller`); each event goes to ``on_event(name, value)``
+        (default :meth:`control`) and is applied before the next chunk. Call before
+        :meth:`start`."""
+        self.midi, self.controller, self.on_midi = midi, controller, on_event
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._work, name="rtstyle-worker", daemon=True)
         self._thread.start()
@@ -493,6 +520,8 @@ class LiveCore:
     def _work(self) -> None:
         try:
             while not self._stop.is_set():
+                if self.midi is not None:
+                    self._poll_midi()
                 self._apply_controls()
                 ring = self.in_ring
                 backlog = ring.written - ring.read_pos
@@ -543,6 +572,27 @@ class LiveCore:
         self._out_base = p0 + self.buffer
         self._produced = 0
         self._trim = self.engine.latency
+
+    def _poll_midi(self) -> None:
+        """MIDI that arrived since the last chunk → controls (MIDI never stops the engine)."""
+        from .control import LEARNED
+
+        try:
+            events = self.midi.events(self.controller)
+        except Exception:                    # noqa: BLE001 - MidiInput.events does not raise
+            self.midi_errors += 1
+            return
+        for name, value in events:
+            if name == LEARNED:               # (cc, param): Controller has logged it
+                self.midi_learned.append(value)
+                continue
+            self.midi_events += 1
+            if len(self.midi_log) < MIDI_LOG_MAX:
+                self.midi_log.append((self.fed, name, value))
+            try:
+                (self.on_midi or self.control)(name, value)
+            except Exception:                # noqa: BLE001
+                self.midi_errors += 1
 
     def _apply_controls(self) -> None:
         while True:
@@ -675,12 +725,24 @@ class LiveSession:
     record_subtype : str, optional
         Default PCM_24 where the format has it.
     models_dir : path, optional
+    midi_mapping : rtstyle.control.Mapping, optional
+        The MIDI mapping (default: ``settings['midi_map']`` loaded, else DESIGN.md's);
+        ``settings['midi_channel']`` overrides its channel. MIDI learn changes it in place
+        (:attr:`controller` ``.mapping`` at exit holds the learned bindings).
+    midi_learn : str, optional
+        Arm MIDI learn for this parameter (one of :data:`rtstyle.control.CC_PARAMS`): the
+        next controller moved drives it.
+
+    MIDI is on when ``settings`` has ``midi`` (a port name, a part of one, an index, or True
+    for the first port) or ``midi_virtual`` (a port to create), with ``midi_api`` (else each
+    API in turn) and ``midi_channel``; see :func:`rtstyle.io.midi.open_input`.
     """
 
     def __init__(self, settings: dict | None = None, *, input=None, output=None,
                  input_channel: int = 1, output_channels: int | None = None,
                  sr: int | None = None, latency="low", record=None, record_dry=None,
-                 record_subtype=None, overwrite: bool = False, models_dir=None):
+                 record_subtype=None, overwrite: bool = False, models_dir=None,
+                 midi_mapping=None, midi_learn: str | None = None):
         from . import _validate as v
 
         unknown = sorted(set(settings or {}) - set(DEFAULTS))
@@ -709,11 +771,98 @@ class LiveSession:
         self.record, self.record_dry = record, record_dry
         self.record_subtype, self.overwrite = record_subtype, overwrite
         self.models_dir = models_dir
+        self.mapping, self.midi_learn = self._check_midi(s, midi_mapping, midi_learn)
+        self.midi = self.controller = None
         self.core = self.stream = self.engine = self.choice = None
         self._writers: list = []
         self.stopped_by = None
         self._t0 = None
         self._switch = None
+
+    @property
+    def midi_enabled(self) -> bool:
+        return self.settings["midi"] is not None or self.settings["midi_virtual"] is not None
+
+    def _check_midi(self, s, mapping, learn):
+        """Validate the MIDI settings (before any device opens); the mapping to use."""
+        import numbers
+
+        from .control import CC_PARAMS, Mapping
+        from .io.midi import APIS
+
+        port, virtual = s["midi"], s["midi_virtual"]
+        if port is not None and virtual is not None:
+            raise ParameterError("give a MIDI port to open (midi) or one to create "
+                                 "(midi_virtual), not both")
+        if port is not None and port is not True and not (
+                isinstance(port, str) and port.strip()
+                or isinstance(port, numbers.Integral) and not isinstance(port, bool)
+                and port >= 0):
+            raise ParameterError(f"midi={port!r} must be a port name, a part of one, an index "
+                                 "or true (the first port)")
+        if virtual is not None and not (isinstance(virtual, str) and virtual.strip()):
+            raise ParameterError(f"midi_virtual={virtual!r} must be a non-empty port name")
+        if s["midi_api"] is not None and s["midi_api"] not in APIS:
+            raise ParameterError(f"midi_api={s['midi_api']!r} must be one of {', '.join(APIS)}")
+        ch = s["midi_channel"]
+        if ch is not None and (isinstance(ch, bool) or not isinstance(ch, numbers.Integral)
+                               or not 1 <= ch <= 16):
+            raise ParameterError(f"midi_channel={ch!r} must be 1..16 (omni: unset)")
+        if learn is not None and learn not in CC_PARAMS:
+            raise ParameterError(f"midi_learn={learn!r} must be one of {', '.join(CC_PARAMS)}")
+        if mapping is not None and not isinstance(mapping, Mapping):
+            raise ParameterError(f"midi_mapping must be a rtstyle.control.Mapping, got "
+                                 f"{type(mapping).__name__}")
+        if mapping is None:
+            mapping = Mapping.load(s["midi_map"]) if s["midi_map"] is not None else Mapping()
+        if ch is not None:
+            mapping.channel = int(ch)
+        if learn is not None and not self.midi_enabled:
+            raise ParameterError("MIDI learn needs a MIDI port (midi or midi_virtual)")
+        return mapping, learn
+
+    def _open_midi(self) -> None:
+        """The controller, and the port (before the audio stream starts: module docstring)."""
+        from .control import Controller
+
+        s = self.settings
+        self.controller = Controller(self.mapping, n_styles=len(self.engine.styles))
+        if self.midi_learn is not None:
+            self.controller.learn(self.midi_learn)
+        if not self.midi_enabled:
+            return
+        from .io import midi
+
+        port = None if s["midi"] is True else s["midi"]
+        self.midi = midi.open_input(port, api=s["midi_api"], virtual=s["midi_virtual"],
+                                    channel=self.mapping.channel)
+        self.core.attach_midi(self.midi, self.controller, self.control)
+
+    def _close_midi(self) -> None:
+        m, self.midi = self.midi, None
+        if m is None:
+            return
+        if self.stream is not None and getattr(self.stream, "abandoned", False):
+            # The audio stream could not be closed (its device went away): closing the MIDI
+            # client now could wait on JACK forever. Stop our callback; leave the port.
+            inner = getattr(m, "_midiin", None)
+            if inner is not None:
+                try:
+                    inner.cancel_callback()
+                except Exception:             # noqa: BLE001
+                    pass
+                m._midiin = None
+            return
+        m.close()
+
+    def describe_midi(self) -> str | None:
+        """The MIDI port and the active mapping (what ``live`` prints at start); None: off."""
+        if self.midi is None:
+            return None
+        lines = [self.midi.describe(), self.controller.describe()]
+        if self.controller.learning is not None:
+            lines.append(f"MIDI learn: move a control to bind it to {self.controller.learning}")
+        return "\n".join(lines)
 
     # ------------------------------------------------------------------ open / close
     def __enter__(self):
@@ -755,6 +904,7 @@ class LiveSession:
                              margin=int(round(s["margin_ms"] * self.choice.sr / 1000)),
                              on_dropout=s["on_dropout"], input_gain_db=s["input_gain_db"],
                              recorders=recorders)
+        self._open_midi()                     # before the stream: module docstring
         self.stream = audio.DuplexStream(self.choice, block_size=s["block_size"],
                                          latency=self.latency_setting,
                                          callback=self.core.callback)
@@ -800,6 +950,10 @@ class LiveSession:
             if self.core is not None:
                 self.core.stop()
             errors = []
+            try:
+                self._close_midi()            # after the stream: module docstring
+            except Exception as err:          # noqa: BLE001
+                errors.append(err)
             for w in self._writers:
                 try:
                     w.__exit__(None, None, None)
@@ -920,8 +1074,30 @@ class LiveSession:
             "record": None if self.record is None else str(self.record),
             "record_dry": None if self.record_dry is None else str(self.record_dry),
             "stopped_by": self.stopped_by,
+            "midi": self.midi_report(),
             "settings": {k: self.settings[k] for k in DEFAULTS},
             "rtstyle_version": __version__,
+        }
+
+    def midi_report(self) -> dict | None:
+        """The report's ``midi`` object (None when MIDI is off): the port's counters
+        (``received``, ``overflow``, ``oversized``, ``errors``, ``pending``), ``events``
+        applied, ``learned`` bindings, the ``mapping`` at the end, and ``log``: each event as
+        ``[input sample, name, value]`` (the position in ``--record-dry``; the first
+        :data:`MIDI_LOG_MAX`), so ``render`` can replay the performance."""
+        core, mi = self.core, self.midi
+        if core is None or core.controller is None or (mi is None and core.midi is None):
+            return None
+        mi = mi or core.midi
+        stats = mi.stats() if hasattr(mi, "stats") else {}
+        stats["errors"] = stats.get("errors", 0) + core.midi_errors
+        m = self.mapping
+        return {
+            **stats, "port": mi.describe() if hasattr(mi, "describe") else repr(mi),
+            "events": core.midi_events, "learned": [list(x) for x in core.midi_learned],
+            "mapping": {"channel": m.channel, "program": m.program,
+                        "cc": {str(k): v for k, v in m.cc.items()}},
+            "log": [list(e) for e in core.midi_log],
         }
 
     # ------------------------------------------------------------------ the panel's view

@@ -189,12 +189,14 @@ def net_table(model: str, *, threads: int = 1, calls: int = 2000) -> list[dict]:
     from rtstyle.models import load_model
 
     torch.set_num_threads(threads)
+    import copy
+
     m = load_model(model)
-    net = m.net
     rows = []
-    for batch in (1, 2):
+    for dtype, batch in ((torch.float64, 1), (torch.float64, 2), (torch.float32, 1)):
+        net = copy.deepcopy(m.net).to(dtype)     # the Streamer runs float64 (block-invariant)
         net.reset(batch)
-        x = torch.rand(batch, net.config.bins, 1)
+        x = torch.rand(batch, net.config.bins, 1, dtype=dtype)
         for _ in range(50):
             net.feed(x, 0)
         times = []
@@ -202,11 +204,12 @@ def net_table(model: str, *, threads: int = 1, calls: int = 2000) -> list[dict]:
             t0 = time.perf_counter()
             net.feed(x, 0)
             times.append(time.perf_counter() - t0)
-        whole = torch.rand(1, net.config.bins, 861)               # 10 s at 22050/256
+        whole = torch.rand(1, net.config.bins, 861, dtype=dtype)  # 10 s at 22050/256
         t0 = time.perf_counter()
         with torch.inference_mode():
             net(whole, 0)
-        rows.append({"model": m.name, "channels": batch, "threads": threads,
+        rows.append({"model": m.name, "dtype": str(dtype).split(".")[-1], "channels": batch,
+                     "threads": threads,
                      "params": sum(p.numel() for p in net.parameters()),
                      "us_per_frame_median": 1e6 * float(np.median(times)),
                      "us_per_frame_p99": 1e6 * float(np.percentile(times, 99)),
@@ -320,10 +323,10 @@ def main(argv=None) -> int:
         if args.table == "net":
             rows = net_table(style.split(":")[0], threads=args.threads)
             print(f"per-frame inference, one frame per call, {args.threads} thread(s)\n")
-            print("| model | channels | parameters | median us/frame | p99 us/frame | "
-                  "whole 10 s (861 frames) ms |\n|---|---:|---:|---:|---:|---:|")
+            print("| model | dtype | channels | parameters | median us/frame | p99 us/frame | "
+                  "whole 10 s (861 frames) ms |\n|---|---|---:|---:|---:|---:|---:|")
             for r in rows:
-                print(f"| {r['model']} | {r['channels']} | {r['params']:,} | "
+                print(f"| {r['model']} | {r['dtype']} | {r['channels']} | {r['params']:,} | "
                       f"{r['us_per_frame_median']:.0f} | {r['us_per_frame_p99']:.0f} | "
                       f"{r['whole_10s_ms']:.0f} |")
         else:

@@ -231,7 +231,9 @@ def evaluate_model(model_name: str, corpus: Path, *, clips: int, seconds: float,
             row["style_gain_ratio"] = float(gain_ff / gain_opt) if gain_opt > 0 else None
             row["content_ratio"] = c_ff / max(c_opt, 1e-30)
             rows.append(row)
-            print(f"  {label} → {style_name}: gain ratio {row['style_gain_ratio']:.2f}, content "
+            g = row["style_gain_ratio"]
+            print(f"  {label} → {style_name}: s_content {s_content:.3g} s_ff {s_ff:.3g} s_opt "
+                  f"{s_opt:.3g}, gain ratio {'n/a' if g is None else f'{g:.2f}'}, content "
                   f"ratio {row['content_ratio']:.2f}, fd {row['fd_ratio_ff']:.2f}, env "
                   f"{row['envelope_corr_ff']:.2f}", file=sys.stderr, flush=True)
     return {"model": model_name, "sr": sr, "clip_seconds": seconds,
@@ -253,7 +255,8 @@ def model_markdown(report: dict) -> str:
     rows = report["rows"]
     gains = [r["style_gain_ratio"] for r in rows if r["style_gain_ratio"] is not None]
     lines.append("")
-    lines.append(f"medians: log gain ff/opt {np.median(gains):.2f} (target >= 0.8), content "
+    med = f"{np.median(gains):.2f}" if gains else "n/a"
+    lines.append(f"medians: log gain ff/opt {med} (target >= 0.8), content "
                  f"ff/opt {np.median([r['content_ratio'] for r in rows]):.2f} (target <= 1.5), "
                  f"FD ratio ff {np.median([r['fd_ratio_ff'] for r in rows]):.2f} (target <= 0.5),"
                  f" envelope corr ff {np.median([r['envelope_corr_ff'] for r in rows]):.2f} "
