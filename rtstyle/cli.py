@@ -242,6 +242,8 @@ def _add_render(sub) -> None:
                    help="where the style nets run (CUDA absent: the CPU, with a warning)")
     g.add_argument("--midi", metavar="FILE.mid",
                    help="replay a MIDI file's program and control changes (DESIGN mapping)")
+    g.add_argument("--midi-map", metavar="FILE.toml",
+                   help="the MIDI mapping (as 'live --midi-map'; default: DESIGN's)")
     g.add_argument("--models-dir", metavar="DIR",
                    help="user model folder (default: $RTSTYLE_MODELS or the user data dir)")
     g.add_argument("--block-size", type=int, default=D["block_size"], metavar="N",
@@ -336,8 +338,10 @@ def _run_render(args) -> int:
     if args.midi:
         from .control import Mapping, midi_file_events
 
+        mapping = Mapping.load(args.midi_map) if args.midi_map else Mapping()
+
         def events_of(sr):
-            return midi_file_events(args.midi, sr=sr, mapping=Mapping(), n_styles=len(styles))
+            return midi_file_events(args.midi, sr=sr, mapping=mapping, n_styles=len(styles))
     settings = dict(style=styles, block_size=args.block_size, n_fft=args.n_fft,
                     hop_length=args.hop_length, lookahead=args.lookahead,
                     phase_iters=args.phase_iters, phase_init=args.phase_init,
