@@ -224,7 +224,8 @@ def _add_render(sub) -> None:
     g = p.add_argument_group("style and engine")
     g.add_argument("--style", default=D["style"], metavar="A[,B...]",
                    help="style list: 'identity', MODEL or MODEL:STYLE, comma-separated; the "
-                        "first is heard (default: every style of 'rtstyle styles')")
+                        "first is heard (default: the styles of 'rtstyle styles' that share the first "
+                        "one's STFT)")
     g.add_argument("--strength", type=float, default=D["strength"], metavar="X",
                    help="0..1: blend of the input's and the style's spectra")
     g.add_argument("--morph", type=float, default=D["morph"], metavar="X",
@@ -671,7 +672,8 @@ def _add_live(sub) -> None:
     g = p.add_argument_group("style and engine (default: --preset, else the value shown)")
     g.add_argument("--style", default=S, metavar="A[,B...]",
                    help="style list: 'identity', MODEL or MODEL:STYLE, comma-separated "
-                        "(default: every style of 'rtstyle styles'; keys 1-9 pick one)")
+                        "(default: the styles of 'rtstyle styles' that share the first one's STFT; keys "
+                        "1-9 pick one)")
     g.add_argument("--strength", type=float, default=S, metavar="X",
                    help=f"0..1 blend of the input's and the style's spectra ({D['strength']})")
     g.add_argument("--morph", type=float, default=S, metavar="X",

@@ -37,15 +37,19 @@ DEFAULTS = {"style": None, "block_size": 4096, "n_fft": None, "hop_length": None
 
 
 def style_list(style=None, *, models_dir=None) -> list[str]:
-    """The style list of ``render``/``live``: ``'A,B,C'`` or a list; ``None``: every listed style.
+    """The style list of ``render``/``live``: ``'A,B,C'`` or a list; ``None``: the listed styles.
 
     Without a style the list is ``rtstyle styles`` in its order (bundled first, then user
-    models; broken entries skipped), or ``['identity']`` when no model is installed.
+    models; broken entries skipped) restricted to the styles that share the first one's rate,
+    n_fft and hop (one stream runs one STFT), or ``['identity']`` when no model is installed.
     """
     if style is None:
         from .models import list_styles
 
-        names = [e["name"] for e in list_styles(models_dir) if not e.get("error")]
+        rows = [e for e in list_styles(models_dir) if not e.get("error")]
+        # One stream runs one STFT: the styles that share the first one's rate and sizes.
+        key = (lambda e: (e["sr"], e["n_fft"], e["hop_length"]))
+        names = [e["name"] for e in rows if key(e) == key(rows[0])] if rows else []
         return names or ["identity"]
     if isinstance(style, str):
         style = style.split(",")

@@ -42,7 +42,12 @@ def main(argv=None) -> int:
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     try:
-        styles = [s for s in style_list(args.styles) if s != "identity"]
+        if args.styles:
+            styles = [s for s in style_list(args.styles) if s != "identity"]
+        else:                                     # every listed style, one render each
+            from rtstyle.models import list_styles
+
+            styles = [e["name"] for e in list_styles() if not e.get("error")]
         if not styles:
             raise RtStyleError("no trained style is installed (see 'rtstyle styles')")
         args.out.mkdir(parents=True, exist_ok=True)
