@@ -19,6 +19,40 @@ import time
 import numpy as np
 
 
+
+class MidiOutClient:
+    """A JACK client with one MIDI output port ``out``; subclasses write in ``_process``.
+
+    ``_setup()`` runs before the client is activated (for the subclass's own state); xruns are
+    counted in :attr:`xruns`.
+    """
+
+    def __init__(self, name: str, server: str | None = None):
+        import jack
+
+        kw = {} if server is None else {"servername": server}
+        self.client = jack.Client(name, no_start_server=True, **kw)
+        self.port = self.client.midi_outports.register("out")
+        self.name = self.port.name
+        self.xruns = 0
+        self._setup()
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.activate()
+
+    def _setup(self) -> None:
+        pass
+
+    def _process(self, frames) -> None:
+        self.port.clear_buffer()
+
+    def _xrun(self, delay) -> None:
+        self.xruns += 1
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
 class JackServer:
     """``jackd --no-realtime -n NAME -d dummy -r SR -p PERIOD``, started and stopped."""
 

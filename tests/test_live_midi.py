@@ -44,6 +44,7 @@ import numpy as np
 import pytest
 
 from conftest import harmonic, model_card, noise
+from jack_rig import MidiOutClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SR, PERIOD = 22050, 256
@@ -322,29 +323,18 @@ def test_core_applies_midi_at_the_hop_boundary_and_survives_a_bad_source():
 # ----------------------------------------------------------------------------------------------
 
 
-class MidiSender:
+class MidiSender(MidiOutClient):
     """A JACK client with one MIDI output. ``at(frame, msg)`` writes ``msg`` at offset 0 of the
     cycle that holds JACK frame ``frame`` (or the next one) and records that cycle's first
     frame; ``flood(frame, msgs)`` writes ``msgs`` from then on, as many per cycle as the port
     buffer holds."""
 
-    def __init__(self, name: str, server: str):
-        import jack
-
-        self.client = jack.Client(name, no_start_server=True, servername=server)
-        self.port = self.client.midi_outports.register("out")
+    def _setup(self):
         self.scheduled: collections.deque = collections.deque()
         self.sent: list[tuple[int, list]] = []
         self.flood_at = None
         self.flooding: collections.deque = collections.deque()
         self.flood_done = None
-        self.xruns = 0
-        self.client.set_process_callback(self._process)
-        self.client.set_xrun_callback(self._xrun)
-        self.client.activate()
-
-    def _xrun(self, delay):
-        self.xruns += 1
 
     def _write(self, msg) -> bool:
         buf = self.port.reserve_midi_event(0, len(msg))
@@ -375,9 +365,8 @@ class MidiSender:
 
     def close(self) -> None:
         try:
-            self.client.deactivate()
-            self.client.close()
-        except Exception:                       # noqa: BLE001
+            super().close()
+        except Exception:                       # noqa: BLE001 - the server may be gone already
             pass
 
 

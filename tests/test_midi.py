@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 import pytest
+from jack_rig import MidiOutClient
 
 from rtstyle import cli
 from rtstyle.control import Controller, cc_value
@@ -77,25 +78,13 @@ def server():
         srv.stop()
 
 
-class RawSender:
+class RawSender(MidiOutClient):
     """A JACK client with one MIDI output that writes queued raw events, in order, as many per
     cycle as the port buffer holds (so a flood takes as long as JACK needs, nothing is lost)."""
 
-    def __init__(self, name: str):
-        import jack
-
-        self.client = jack.Client(name, no_start_server=True)
-        self.port = self.client.midi_outports.register("out")
-        self.name = self.port.name
+    def _setup(self):
         self.pending: collections.deque = collections.deque()
         self.sent = 0
-        self.xruns = 0
-        self.client.set_process_callback(self._process)
-        self.client.set_xrun_callback(self._xrun)
-        self.client.activate()
-
-    def _xrun(self, delay):
-        self.xruns += 1
 
     def _process(self, frames):
         self.port.clear_buffer()
@@ -115,10 +104,6 @@ class RawSender:
     def connect(self, dest: str) -> None:
         self.client.connect(self.port, dest)
         assert self.port.is_connected_to(dest)
-
-    def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
 
 
 @pytest.fixture
