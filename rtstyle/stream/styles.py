@@ -132,8 +132,8 @@ class StyleBank:
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        C, K = self.channels, None
-        self._ring = None                 # (C, K, ring_len) recent input frames, oldest first
+        self._ring = None                 # (channels, bins, ring_len) recent input frames,
+        self._ring_pos = 0                # a circular buffer: the next write goes to _ring_pos
         self._ring_fill = 0
         self.active = 0
         self._previous = None             # entry fading out
@@ -144,7 +144,6 @@ class StyleBank:
             e.running = False
             if e.net is not None:
                 e.net.reset(self.channels)
-        del C, K
 
     def _warm_up(self):
         """Run every net once (allocations, kernels) before audio starts."""
@@ -195,71 +194,34 @@ class StyleBank:
             for t in range(k):
                 out[..., t] = self.frame(X[..., t])
             return out
-        torch = self._torch
-        xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float64)).to(self.device)
-        m = self._value["morph"]
-        nxt = (self.active + 1) % len(self.entries)
-        a, b = self.entries[self.active], self.entries[nxt]
-        same_net = m > 0 and a.model is not None and a.model is b.model
-        style = (1 - m) * a.embedding + m * b.embedding if same_net else a.embedding
-        y = self._run_block(a, xt, style)
-        heard = {self.active}
-        if m > 0 and not same_net:
-            y = (1 - m) * y + m * self._run_block(b, xt, b.embedding)
-            heard.add(nxt)
-        for i, e in enumerate(self.entries):
-            if i not in heard:
-                e.running = False
-        for t in range(k):
-            self._push(xt[..., t])
-        s = self._value["strength"]
-        target = xt + s * (y - xt) if s != 1.0 else y
-        return self._follow(xt, target.clamp_min(0)).cpu().numpy()
-
-    def _follow(self, x, target):
-        """``envelope='follow'``: scale each target frame to the input frame's energy.
-
-        ``x``, ``target``: log1p magnitudes (channels, bins[, frames]); frame energy is the sum
-        of squared linear magnitudes over the bins.
-        """
-        if self.envelope != "follow":
-            return target
-        torch = self._torch
-        S_t = torch.expm1(target)
-        e_in = torch.expm1(x).square().sum(dim=1, keepdim=True)
-        e_t = S_t.square().sum(dim=1, keepdim=True)
-        gain = torch.where(e_t > 0, torch.sqrt(e_in / e_t.clamp_min(1e-30)), torch.zeros_like(e_t))
-        return torch.log1p(S_t * gain)
-
-    def _run_block(self, e, xt, style):
-        if e.net is None:
-            return xt
-        self._prime(e, style)
-        return e.net.feed(xt, style)
+        return self._step(X)
 
     def frame(self, x: np.ndarray) -> np.ndarray:
         """One frame: ``x`` (channels, bins) log1p magnitudes → target (channels, bins)."""
         for k in STYLE_PARAMS:
             self._glide(k)
-        xt = self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).to(self.device)
-        heard = {self.active}
+        return self._step(x[..., None])[..., 0]
+
+    def _step(self, X: np.ndarray) -> np.ndarray:
+        """Frames (channels, bins, k) through the heard nets, blended as the controls say.
+
+        A crossfade advances by one frame per call (more than one frame per call only happens
+        when nothing crossfades or glides; see :meth:`frames`).
+        """
+        xt = self._torch.from_numpy(np.ascontiguousarray(X, dtype=np.float64)).to(self.device)
         m = self._value["morph"]
         nxt = (self.active + 1) % len(self.entries)
         a, b = self.entries[self.active], self.entries[nxt]
         same_net = m > 0 and a.model is not None and a.model is b.model
+        styles = {self.active: (1 - m) * a.embedding + m * b.embedding if same_net
+                  else a.embedding}
         if m > 0 and not same_net:
-            heard.add(nxt)
+            styles[nxt] = b.embedding
         if self._previous is not None:
-            heard.add(self._previous)
-        outs = {}
-        for i in heard:
-            e = self.entries[i]
-            style = e.embedding
-            if i == self.active and same_net:
-                style = (1 - m) * a.embedding + m * b.embedding
-            outs[i] = self._run(e, xt, style)
+            styles.setdefault(self._previous, self.entries[self._previous].embedding)
+        outs = {i: self._run(self.entries[i], xt, style) for i, style in styles.items()}
         for i, e in enumerate(self.entries):
-            if i not in heard:
+            if i not in styles:
                 e.running = False
         y = outs[self.active]
         if m > 0 and not same_net:
@@ -273,31 +235,52 @@ class StyleBank:
         self._push(xt)
         s = self._value["strength"]
         target = xt + s * (y - xt) if s != 1.0 else y
-        return self._follow(xt[..., None], target.clamp_min(0)[..., None])[..., 0].cpu().numpy()
+        return self._follow(xt, target.clamp_min(0)).cpu().numpy()
+
+    def _follow(self, x, target):
+        """``envelope='follow'``: scale each target frame to the input frame's energy.
+
+        ``x``, ``target``: log1p magnitudes (channels, bins, frames); frame energy is the sum
+        of squared linear magnitudes over the bins.
+        """
+        if self.envelope != "follow":
+            return target
+        torch = self._torch
+        S_t = torch.expm1(target)
+        e_in = torch.expm1(x).square().sum(dim=1, keepdim=True)
+        e_t = S_t.square().sum(dim=1, keepdim=True)
+        gain = torch.where(e_t > 0, torch.sqrt(e_in / e_t.clamp_min(1e-30)), torch.zeros_like(e_t))
+        return torch.log1p(S_t * gain)
 
     def _run(self, e, xt, style):
+        """Frames ``xt`` (channels, bins, k) through entry ``e`` (primed first if it was idle)."""
         if e.net is None:
             return xt
-        self._prime(e, style)
-        return e.net.feed(xt[..., None], style)[..., 0]
-
-    def _prime(self, e, style):
         if not e.running:                 # idle until now: prime from the shared ring
-            if self._ring is not None and self._ring_fill:
-                hist = self._ring[..., self._ring_len - self._ring_fill:]
-                e.net.prime(hist, style)
+            if self._ring_fill:
+                e.net.prime(self._history(), style)
             else:
                 e.net.reset(self.channels)
             e.running = True
+        return e.net.feed(xt, style)
 
     def _push(self, xt):
-        torch = self._torch
+        """Write frames (channels, bins, k) into the ring of recent input frames, in place."""
+        torch, L = self._torch, self._ring_len
         if self._ring is None:
-            self._ring = torch.zeros(self.channels, xt.shape[-1], self._ring_len,
-                                     device=xt.device, dtype=xt.dtype)
-        self._ring = torch.roll(self._ring, -1, dims=-1)
-        self._ring[..., -1] = xt
-        self._ring_fill = min(self._ring_fill + 1, self._ring_len)
+            self._ring = torch.zeros(self.channels, xt.shape[1], L, device=xt.device,
+                                     dtype=xt.dtype)
+        k = xt.shape[-1]
+        for t in range(max(0, k - L), k):
+            self._ring[..., self._ring_pos] = xt[..., t]
+            self._ring_pos = (self._ring_pos + 1) % L
+        self._ring_fill = min(self._ring_fill + k, L)
+
+    def _history(self):
+        """The ring's frames, oldest first (channels, bins, fill); only when priming."""
+        L = self._ring_len
+        idx = (self._ring_pos - self._ring_fill + np.arange(self._ring_fill)) % L
+        return self._ring[..., self._torch.as_tensor(idx, device=self._ring.device)]
 
     def _glide(self, k):
         v, t = self._value[k], self._target[k]
