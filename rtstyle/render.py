@@ -21,11 +21,8 @@ import numpy as np
 from . import _validate as v
 from .errors import ParameterError
 
-__all__ = ["render", "render_file", "RenderSession", "style_list", "STYLES", "PHASE_INITS",
-           "DEFAULTS"]
+__all__ = ["render", "render_file", "RenderSession", "style_list", "PHASE_INITS", "DEFAULTS"]
 
-#: Built-in styles. ``identity`` is the permanent pass-through transform (tests, bypass).
-STYLES = ("identity",)
 #: Equal to ``rtstyle.dsp.phase_stream.PHASE_INITS`` (a test checks); repeated here so the CLI
 #: parser can offer the choices without importing the engine.
 PHASE_INITS = ("input", "rtpghi", "random")
@@ -262,9 +259,8 @@ class RenderSession:
         queue holds a few frames only; the sums give SC of the whole file at the end.
         """
         st = self.streamer
-        for block in st._targets:
+        for block in st.take_targets():
             self._targets.extend(np.moveaxis(block, -1, 0))
-        st._targets.clear()
         if self._sc_skip:
             drop = min(self._sc_skip, y.shape[1])
             self._sc_skip -= drop

@@ -313,6 +313,12 @@ class Streamer:
     #: Keep every target magnitude frame (render's SC report); off for live use.
     record_targets = False
 
+    def take_targets(self) -> list:
+        """The target frames recorded since the last call (``record_targets``), in order, as
+        (channels, bins, k) blocks; the record is emptied (render drains it as it goes)."""
+        taken, self._targets = self._targets, []
+        return taken
+
     def recorded_targets(self) -> np.ndarray:
         """The target magnitudes of every frame since :meth:`reset` (``record_targets``).
 
