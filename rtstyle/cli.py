@@ -192,8 +192,12 @@ def _run_transfer(args) -> int:
     return 0
 
 
+_RESAMPLE_HELP = ("resampler when the device/file rate differs from the models': {default} "
+                  "default; LQ or QQ cut the delay (QQ aliases)")
+
+
 def _add_render(sub) -> None:
-    from .render import DEFAULTS as D, PHASE_INITS
+    from .render import DEFAULTS as D, PHASE_INITS, RESAMPLE_QUALITIES
 
     p = sub.add_parser(
         "render",
@@ -264,6 +268,9 @@ def _add_render(sub) -> None:
     g.add_argument("--momentum", type=float, default=D["momentum"], metavar="X",
                    help="fast Griffin-Lim momentum, in [0, 1) (default with look-ahead: 0.5 for "
                         "input phase, 0.9 otherwise; 0 without)")
+    g.add_argument("--resample-quality", type=str.upper, choices=RESAMPLE_QUALITIES,
+                   default=D["resample_quality"],
+                   help=_RESAMPLE_HELP.format(default="%(default)s"))
     g = p.add_argument_group("outputs")
     g.add_argument("--keep-latency", action="store_true",
                    help="write what live would play: IN length + latency samples")
@@ -349,7 +356,8 @@ def _run_render(args) -> int:
                     momentum=args.momentum, strength=args.strength, morph=args.morph,
                     crossfade_ms=args.crossfade, mix=args.mix, gain_db=args.gain,
                     device=args.device, models_dir=args.models_dir,
-                    keep_latency=args.keep_latency, envelope=args.envelope)
+                    keep_latency=args.keep_latency, envelope=args.envelope,
+                    resample_quality=args.resample_quality)
     bars = _progress_bars(args, jobs)
     reports, failed = [], []
     for src, out in jobs:
@@ -637,7 +645,7 @@ def _add_live(sub) -> None:
     from .control import CC_PARAMS
     from .io.midi import APIS as MIDI_APIS
     from .live import DEFAULTS as D, KEY_HELP, ON_DROPOUT
-    from .render import PHASE_INITS
+    from .render import PHASE_INITS, RESAMPLE_QUALITIES
 
     S = argparse.SUPPRESS            # unset flags fall back to --preset, then to the defaults
     p = sub.add_parser(
@@ -660,6 +668,8 @@ def _add_live(sub) -> None:
               rtstyle live --style identity                     # hear the engine, no style
               rtstyle live --style organ,choir --mix 0.8 --record wet.wav --record-dry dry.wav
               rtstyle live --input 'USB' --output 'USB' --sr 48000 --block-size 128
+              rtstyle live --style instruments:organ --sr 48000 --block-size 64 \\
+                  --resample-quality LQ          # a 22.05 kHz model: less resampler delay
               rtstyle live --preset stage.toml --duration 600 --report live.json
               rtstyle live --style organ --strength 0.7 --save-preset stage.toml --overwrite
               JACK_DEFAULT_SERVER=myserver rtstyle live   # JACK ports rtstyle:in_N, rtstyle:out_N
@@ -701,6 +711,8 @@ def _add_live(sub) -> None:
                         "phase init)")
     g.add_argument("--momentum", type=float, default=S, metavar="X",
                    help="fast Griffin-Lim momentum in [0, 1) (the engine's default)")
+    g.add_argument("--resample-quality", type=str.upper, choices=RESAMPLE_QUALITIES, default=S,
+                   help=_RESAMPLE_HELP.format(default=D["resample_quality"]))
     g.add_argument("--models-dir", metavar="DIR", help="user model folder")
     g = p.add_argument_group("audio devices")
     g.add_argument("--input", metavar="DEV", help="input device: number or part of the name "
@@ -767,6 +779,7 @@ _LIVE_FLAGS = {"style": "style", "strength": "strength", "morph": "morph", "mix"
                "device": "device", "n_fft": "n_fft", "hop_length": "hop_length",
                "lookahead": "lookahead", "phase_init": "phase_init",
                "phase_iters": "phase_iters", "momentum": "momentum",
+               "resample_quality": "resample_quality",
                "input_gain": "input_gain_db", "block_size": "block_size", "margin": "margin_ms",
                "on_dropout": "on_dropout", "midi": "midi", "midi_virtual": "midi_virtual",
                "midi_api": "midi_api", "midi_channel": "midi_channel", "midi_map": "midi_map"}
@@ -826,7 +839,8 @@ def _run_live(args) -> int:
         r = session.report()
         if not quiet:
             dev_in, dev_out = r["device_latency_samples"]
-            resampled = (f", engine at {r['model_sr']} Hz (resampled)"
+            resampled = (f", engine at {r['model_sr']} Hz (resampled, soxr "
+                         f"{r['resample_quality']})"
                          if r["model_sr"] != r["sr"] else "")
             print(f"rtstyle live: {session.choice.input_name} -> {session.choice.output_name} "
                   f"({session.choice.hostapi}), {r['sr']} Hz{resampled}, block {r['block_size']}",

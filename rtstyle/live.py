@@ -57,7 +57,7 @@ DEFAULTS = {
     **{k: _RENDER[k] for k in ("strength", "morph", "mix", "gain_db")},
     "bypass": False, "crossfade_ms": _RENDER["crossfade_ms"], "input_gain_db": 0.0,
     **{k: _RENDER[k] for k in ("n_fft", "hop_length", "lookahead", "phase_iters", "phase_init",
-                               "momentum")},
+                               "momentum", "resample_quality")},
     "block_size": 256, "margin_ms": 5.0, "on_dropout": "dry", "device": "cpu",
     # MIDI (off unless midi or midi_virtual): midi is a port name, part of one, an index, or
     # True (the first port); midi_map a TOML mapping file; midi_channel 1..16 (omni: None)
@@ -239,6 +239,10 @@ class LiveEngine:
         From :func:`resolve`.
     sr : int
         The device rate.
+    resample_quality : {'VHQ', 'HQ', 'MQ', 'LQ', 'QQ'}
+        soxr's preset for both resamplers (device rate ↔ the models' rate), as
+        ``render(resample_quality=...)``; it sets their hold-back, so :meth:`prefill` and the
+        buffer. No effect when the rates are equal.
     **kw
         The Streamer's settings (n_fft, hop_length, lookahead, phase_iters, phase_init,
         momentum, strength, morph, crossfade_ms, mix, gain_db, bypass, device).
@@ -248,10 +252,13 @@ class LiveEngine:
 
     def __init__(self, styles, *, sr: int, n_fft=None, hop_length=None, lookahead=1,
                  phase_iters=None, phase_init="input", momentum=None, strength=1.0, morph=0.0,
-                 crossfade_ms=50.0, mix=1.0, gain_db=0.0, bypass=False, device="cpu"):
+                 crossfade_ms=50.0, mix=1.0, gain_db=0.0, bypass=False, device="cpu",
+                 resample_quality="HQ"):
+        from .io.files import resample_quality as _quality
         from .stream import Streamer
 
         self.sr = int(sr)
+        self.resample_quality = _quality(resample_quality, "resample_quality")
         self.model_sr = next((m.sr for m, _ in styles if m is not None), self.sr)
         self.streamer = Streamer(
             [None if m is None else (m, i) for m, i in styles], sr=self.model_sr, n_fft=n_fft,
@@ -276,8 +283,9 @@ class LiveEngine:
     def _new_resamplers(self):
         from .io.files import Resampler
 
-        self._rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1)
-        self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1)
+        q = self.resample_quality
+        self._rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1, quality=q)
+        self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1, quality=q)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """``(1, n)`` at the device rate → the ``(1, m)`` output that is ready."""
@@ -321,9 +329,10 @@ class LiveEngine:
         """The smallest buffer (device samples) that keeps the output fed, worker infinitely fast.
 
         Runs the chain's sample counts (an identity Streamer with the same STFT sizes, the same
-        resamplers) for ``block``-sized callbacks: at callback ``k`` the worker has had blocks
-        ``0 .. k-1`` and the callback needs output up to ``(k + 1) * block``. The start-up
-        transient (output that is silent anyway) is not counted.
+        resamplers at the same ``resample_quality``) for ``block``-sized callbacks: at callback
+        ``k`` the worker has had blocks ``0 .. k-1`` and the callback needs output up to
+        ``(k + 1) * block``. The start-up transient (output that is silent anyway) is not
+        counted. soxr's hold-back, and so this buffer, depends on the quality.
         """
         from .io.files import Resampler
         from .stream import Streamer
@@ -331,8 +340,9 @@ class LiveEngine:
         st = self.streamer
         sim = Streamer(None, sr=self.model_sr, n_fft=st.n_fft, hop_length=st.hop_length,
                        lookahead=st.lookahead, phase_iters=0, channels=1)
-        rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1)
-        rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1)
+        q = self.resample_quality
+        rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1, quality=q)
+        rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1, quality=q)
         hop = st.hop_length * self.sr / self.model_sr
         k0 = int(math.ceil((self.latency + 2 * hop + block) / block)) + 1
         z = np.zeros((1, block), np.float32)
@@ -348,7 +358,10 @@ class LiveEngine:
 
 def live_buffering(style, *, sr: int, block_size: int, margin_ms: float = DEFAULTS["margin_ms"],
                    models_dir=None, **engine_kw) -> tuple[int, int]:
-    """``(engine latency, buffer)`` in samples at ``sr`` that ``live`` would run with."""
+    """``(engine latency, buffer)`` in samples at ``sr`` that ``live`` would run with.
+
+    ``engine_kw`` are :class:`LiveEngine`'s (``resample_quality``, ``lookahead``, ...).
+    """
     styles, _ = resolve(style, models_dir=models_dir)
     eng = LiveEngine(styles, sr=sr, **engine_kw)
     return eng.latency, eng.prefill(block_size) + int(round(margin_ms * sr / 1000))
@@ -757,6 +770,9 @@ class LiveSession:
         if s["on_dropout"] not in ON_DROPOUT:
             raise ParameterError(f"on_dropout={s['on_dropout']!r} must be one of "
                                  f"{', '.join(ON_DROPOUT)}")
+        from .io.files import resample_quality
+
+        s["resample_quality"] = resample_quality(s["resample_quality"], "resample_quality")
         ig = s["input_gain_db"]
         if isinstance(ig, bool) or not isinstance(ig, (int, float)) or not -60 <= ig <= 40:
             raise ParameterError(f"input_gain_db={ig!r} must be a number of dB in -60..40")
@@ -894,7 +910,7 @@ class LiveSession:
             lookahead=s["lookahead"], phase_iters=s["phase_iters"], phase_init=s["phase_init"],
             momentum=s["momentum"], strength=s["strength"], morph=s["morph"],
             crossfade_ms=s["crossfade_ms"], mix=s["mix"], gain_db=s["gain_db"],
-            bypass=s["bypass"], device=s["device"])
+            bypass=s["bypass"], device=s["device"], resample_quality=s["resample_quality"])
         if s["active"]:
             self.engine.set("style", s["active"])     # warm_up's reset sets it again
         self.engine.warm_up()
@@ -1064,6 +1080,7 @@ class LiveSession:
             "deadline_ms": 1000.0 * self.settings["block_size"] / sr,
             "model_sr": eng.model_sr, "n_fft": eng.streamer.n_fft,
             "hop_length": eng.streamer.hop_length, "styles": eng.styles,
+            "resample_quality": eng.resample_quality,
             "input_device": self.choice.input_name, "output_device": self.choice.output_name,
             "hostapi": self.choice.hostapi,
             "duration_s": core.blocks * self.settings["block_size"] / sr,

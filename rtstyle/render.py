@@ -21,16 +21,19 @@ import numpy as np
 from . import _validate as v
 from .errors import ParameterError
 
-__all__ = ["render", "render_file", "RenderSession", "style_list", "PHASE_INITS", "DEFAULTS"]
+__all__ = ["render", "render_file", "RenderSession", "style_list", "PHASE_INITS",
+           "RESAMPLE_QUALITIES", "DEFAULTS"]
 
 #: Equal to ``rtstyle.dsp.phase_stream.PHASE_INITS`` (a test checks); repeated here so the CLI
 #: parser can offer the choices without importing the engine.
 PHASE_INITS = ("input", "rtpghi", "random")
+#: Equal to ``rtstyle.io.files.RESAMPLE_QUALITIES`` (a test checks), for the same reason.
+RESAMPLE_QUALITIES = ("VHQ", "HQ", "MQ", "LQ", "QQ")
 #: :func:`render`'s defaults, for the CLI (``None``: the models' own, see :func:`render`).
 DEFAULTS = {"style": None, "block_size": 4096, "n_fft": None, "hop_length": None,
             "lookahead": 1, "phase_iters": None, "phase_init": "input", "momentum": None,
             "strength": 1.0, "morph": 0.0, "crossfade_ms": 50.0, "mix": 1.0, "gain_db": 0.0,
-            "envelope": "follow"}
+            "envelope": "follow", "resample_quality": "HQ"}
 
 
 def style_list(style=None, *, models_dir=None) -> list[str]:
@@ -61,15 +64,16 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
            phase_iters: int | None = None, phase_init: str = "input", momentum: float | None = None,
            strength: float = 1.0, morph: float = 0.0, crossfade_ms: float = 50.0,
            mix: float = 1.0, gain_db: float = 0.0, device: str = "cpu", models_dir=None,
-           keep_latency: bool = False, envelope: str = "follow") -> tuple[np.ndarray, dict]:
+           keep_latency: bool = False, envelope: str = "follow",
+           resample_quality: str = "HQ") -> tuple[np.ndarray, dict]:
     """Run ``y`` through the streaming engine, ``block_size`` samples at a time, then flush.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n,) or (channels, n)], floating point, finite
     sr : int > 0
-        Rate of ``y``. The engine runs at the models' rate (``y`` is resampled to it and back,
-        soxr HQ), or at ``sr`` for ``identity``.
+        Rate of ``y``. The engine runs at the models' rate (``y`` is resampled to it and back
+        with soxr at ``resample_quality``), or at ``sr`` for ``identity``.
     style : str or list of str, optional
         The style list: ``'identity'``, ``MODEL`` or ``MODEL:STYLE``, comma-separated or a list;
         the first is heard. Default: every style ``rtstyle styles`` lists (the first heard), or
@@ -86,6 +90,12 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
     keep_latency : bool
         ``False``: output aligned with ``y`` and of its length. ``True``: what live would play,
         ``n + latency`` samples with ``y[t]`` at ``out[t + latency]``.
+    resample_quality : {'VHQ', 'HQ', 'MQ', 'LQ', 'QQ'}
+        soxr's preset for the resamplers between ``sr`` and the models' rate, case-insensitive
+        (see :func:`rtstyle.io.files.resample_quality`): ``'HQ'`` by default; ``'LQ'`` or
+        ``'QQ'`` shorten live's buffering (``QQ`` aliases). Render's output is aligned the
+        same way at every quality (soxr's streams are delay-compensated), but it sounds as
+        live does at that quality. No effect when the rates are equal.
 
     Returns
     -------
@@ -96,7 +106,8 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
         duration), ``sc_db`` (spectral convergence of the aligned output against the magnitudes
         the engine asked for: ``|STFT(y)|`` for identity, the styled targets otherwise; ``None``
         for a silent input), ``duration_s``, ``peak_dbfs`` (``None`` when silent),
-        ``model_sr``, ``n_fft``, ``hop_length``, ``styles`` (the list's labels).
+        ``model_sr``, ``n_fft``, ``hop_length``, ``styles`` (the list's labels),
+        ``resample_quality``.
 
     Raises
     ------
@@ -121,7 +132,8 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
                             phase_iters=phase_iters, phase_init=phase_init, momentum=momentum,
                             strength=strength, morph=morph, crossfade_ms=crossfade_ms, mix=mix,
                             gain_db=gain_db, device=device, models_dir=models_dir,
-                            keep_latency=keep_latency, envelope=envelope)
+                            keep_latency=keep_latency, envelope=envelope,
+                            resample_quality=resample_quality)
     x = y.reshape(channels, -1)
     t0 = time.perf_counter()
     parts = [session.process(x[:, i:i + 65536]) for i in range(0, x.shape[1], 65536)]
@@ -150,8 +162,8 @@ class RenderSession:
                  morph: float = 0.0, crossfade_ms: float = 50.0, mix: float = 1.0,
                  gain_db: float = 0.0, device: str = "cpu", models_dir=None,
                  keep_latency: bool = False, sr_out: int | None = None,
-                 envelope: str = "follow"):
-        from .io.files import Resampler
+                 envelope: str = "follow", resample_quality: str = "HQ"):
+        from .io.files import Resampler, resample_quality as _quality
         from .stream import Streamer
         from .stream.analysis import StreamingSTFT
         from .stream.streamer import resolve_styles
@@ -162,6 +174,7 @@ class RenderSession:
         if not isinstance(keep_latency, bool):
             raise ParameterError(f"keep_latency={keep_latency!r} must be True or False")
         self.keep_latency = keep_latency
+        self.resample_quality = q = _quality(resample_quality, "resample_quality")
         styles = resolve_styles(style_list(style, models_dir=models_dir), models_dir=models_dir)
         self.model_sr = next((m.sr for m, _ in styles if m is not None), self.sr)
         self.channels = channels
@@ -172,8 +185,10 @@ class RenderSession:
             crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, device=device,
             channels=channels, envelope=envelope)
         st.record_targets = True          # drained frame by frame into the SC sums below
-        self._rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=channels)
-        self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr_out, channels=channels)
+        self._rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=channels,
+                                quality=q)
+        self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr_out, channels=channels,
+                                 quality=q)
         self._sc_stft = StreamingSTFT(n_fft=st.n_fft, hop_length=st.hop_length, channels=channels)
         self._targets = collections.deque()   # target frames (channels, bins) not yet paired
         self._sc_num = self._sc_den = 0.0
@@ -294,6 +309,7 @@ class RenderSession:
             "n_fft": int(st.n_fft),
             "hop_length": int(st.hop_length),
             "styles": st.styles,
+            "resample_quality": self.resample_quality,
             "limited_samples": int(st.limited_samples),
         }
 
@@ -316,7 +332,8 @@ def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, su
     progress : callable(n_samples), optional
         Called with the number of input samples consumed after every block.
     **kw
-        The engine settings of :func:`render` (style, block_size, strength, ..., keep_latency).
+        The engine settings of :func:`render` (style, block_size, strength, ..., keep_latency,
+        resample_quality).
 
     Returns
     -------

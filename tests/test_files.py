@@ -12,10 +12,13 @@ import soundfile as sf
 
 from rtstyle.errors import AudioFileError, ParameterError
 from rtstyle.io.files import (
+    RESAMPLE_QUALITIES,
+    Resampler,
     atomic_output,
     audio_info,
     check_output_path,
     load_audio,
+    resample,
     save_audio,
 )
 
@@ -144,6 +147,43 @@ def test_same_rate_is_not_resampled(tmp_path, signals):
     z, sr = load_audio(path, sr=np.int64(SR))  # numpy integers are fine
     assert sr == SR and type(sr) is int
     np.testing.assert_array_equal(z, y)
+
+
+@pytest.mark.parametrize("quality", RESAMPLE_QUALITIES)
+@pytest.mark.parametrize(("orig_sr", "target_sr"), [(48000, 22050), (22050, 48000)])
+def test_resampler_stream_equals_one_shot_at_every_quality(signals, quality, orig_sr, target_sr):
+    # soxr's streams are delay-compensated at every preset: blocks of awkward sizes, then the
+    # flush, give the one-shot result exactly (the same filter over the same samples).
+    y = signals.noise(orig_sr, 0.3)
+    x = np.stack([y, -0.5 * y])
+    rs = Resampler(orig_sr=orig_sr, target_sr=target_sr, channels=2, quality=quality.lower())
+    assert rs.quality == quality
+    parts, i = [], 0
+    for n in [1, 64, 65, 511, 4096] * 10:
+        parts.append(rs.process(x[:, i:i + n]))
+        i += n
+    parts += [rs.process(x[:, i:]), rs.flush()]
+    got = np.concatenate(parts, axis=1)
+    ref = resample(x, orig_sr=orig_sr, target_sr=target_sr, quality=quality)
+    assert got.shape == ref.shape == (2, round(x.shape[1] * target_sr / orig_sr))
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_resample_quality_is_checked_and_changes_the_filter(signals):
+    y = signals.noise(48000, 0.1)
+    for call in (lambda: resample(y, orig_sr=48000, target_sr=22050, quality="best"),
+                 lambda: Resampler(orig_sr=48000, target_sr=48000, channels=1, quality="best")):
+        with pytest.raises(ParameterError, match=r"^quality='best' must be one of VHQ, HQ, MQ, "
+                                                 r"LQ, QQ") as e:
+            call()
+        assert "\n" not in str(e.value)
+    with pytest.raises(ParameterError, match="quality=4"):
+        resample(y, orig_sr=48000, target_sr=22050, quality=4)   # soxr's enum: not ours
+    hq = resample(y, orig_sr=48000, target_sr=22050)
+    assert not np.allclose(hq, resample(y, orig_sr=48000, target_sr=22050, quality="qq"))
+    np.testing.assert_array_equal(hq, resample(y, orig_sr=48000, target_sr=22050, quality="Hq"))
+    # equal rates: nothing to resample, whatever the quality
+    assert resample(y, orig_sr=48000, target_sr=48000, quality="QQ") is y
 
 
 def test_audio_info(tmp_path, stereo):

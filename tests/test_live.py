@@ -309,29 +309,56 @@ def test_engine_prefill_is_the_block_for_identity_at_the_hop():
     np.testing.assert_allclose(live[0], ref, atol=1e-5)
 
 
-def test_engine_resamples_when_the_device_rate_differs(tmp_path):
-    """A model at 16 kHz on a 22.05 kHz device: live's chain equals render --keep-latency."""
+@pytest.mark.parametrize("quality", ["VHQ", "HQ", "MQ", "LQ", "QQ"])
+def test_engine_resamples_when_the_device_rate_differs(tmp_path, quality):
+    """A model at 16 kHz on a 22.05 kHz device: live's chain equals render --keep-latency at
+    every resampling quality (both build the same resamplers)."""
     from conftest import save_tiny_model
     from rtstyle.live import LiveEngine, live_buffering, resolve
 
     save_tiny_model(tmp_path, "m")
     styles, model_sr = resolve(str(tmp_path / "m"))
     assert model_sr == 16000
-    eng = LiveEngine(styles, sr=SR)
+    eng = LiveEngine(styles, sr=SR, resample_quality=quality)
     x = _noise(SR // 2, seed=4)
     live = np.concatenate([eng.process(x[None, i:i + 256]) for i in range(0, x.size, 256)]
                           + [eng.flush()], axis=1)[0]
     import rtstyle
 
-    ref, info = rtstyle.render(x, sr=SR, style=str(tmp_path / "m"), keep_latency=True)
+    ref, info = rtstyle.render(x, sr=SR, style=str(tmp_path / "m"), keep_latency=True,
+                               resample_quality=quality)
     assert info["latency_samples"] == eng.latency
+    if quality != "HQ":                       # the quality reaches both chains
+        hq, _ = rtstyle.render(x, sr=SR, style=str(tmp_path / "m"), keep_latency=True)
+        assert np.max(np.abs(hq[:ref.size] - ref[:hq.size])) > 1e-4
     n = min(live.size, ref.size)
     assert abs(live.size - ref.size) <= 2
     np.testing.assert_allclose(live[:n], ref[:n], atol=1e-5)
     # the buffer covers the block and the resamplers' hold-back (soxr HQ emits in bursts)
-    lat, buf = live_buffering(str(tmp_path / "m"), sr=SR, block_size=256, margin_ms=0)
-    assert lat == eng.latency and buf > 256
+    lat, buf = live_buffering(str(tmp_path / "m"), sr=SR, block_size=256, margin_ms=0,
+                              resample_quality=quality)
+    assert lat == eng.latency and buf == eng.prefill(256) and buf > 256
     assert live_buffering("identity", sr=SR, block_size=256, margin_ms=10)[1] == 256 + 220
+
+
+def test_lower_resampling_quality_buffers_less():
+    """A 22.05 kHz bundled model on a 48 kHz device, 64-sample blocks: soxr LQ holds back less
+    than HQ, and QQ (cubic interpolation) almost nothing, so the prefill shrinks; the engine
+    latency does not change."""
+    from rtstyle.errors import ModelError, ParameterError
+    from rtstyle.live import LiveEngine, resolve
+
+    try:
+        styles, model_sr = resolve("instruments:organ")
+    except ModelError as err:
+        pytest.skip(f"bundled model missing: {err}")
+    assert model_sr == 22050
+    engines = {q: LiveEngine(styles, sr=48000, resample_quality=q) for q in ("HQ", "LQ", "QQ")}
+    fill = {q: e.prefill(64) for q, e in engines.items()}
+    assert fill["QQ"] < fill["LQ"] < fill["HQ"], fill
+    assert len({e.latency for e in engines.values()}) == 1
+    with pytest.raises(ParameterError, match="resample_quality='best'"):
+        LiveEngine(styles, sr=48000, resample_quality="best")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,8 +370,9 @@ def test_preset_round_trip_and_errors(tmp_path):
     from rtstyle.errors import ParameterError
     from rtstyle.live import DEFAULTS, load_preset, save_preset
 
+    assert DEFAULTS["resample_quality"] == "HQ"
     s = dict(DEFAULTS, style=["identity", "organ:bright"], mix=0.7, gain_db=-math.inf,
-             bypass=True, active=1)
+             bypass=True, active=1, resample_quality="LQ")
     save_preset(tmp_path / "p.toml", s)
     got = load_preset(tmp_path / "p.toml")
     assert got == {k: v for k, v in s.items() if v is not None}
@@ -399,6 +427,43 @@ def test_live_bad_values_are_one_line_errors(capsys):
     assert main(["live", "--style", "identity", "--preset", "/nonexistent/p.toml"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("rtstyle: error:") for e in err)
+
+
+def test_live_resample_quality_flag_preset_and_errors(tmp_path, monkeypatch, capsys):
+    """--resample-quality flows flag → settings → LiveSession as --on-dropout does; a preset
+    holds it; a bad value is one line (argparse's for the flag, LiveSession's for a preset)."""
+    import rtstyle.live
+    from rtstyle.cli import main
+    from rtstyle.errors import ParameterError
+
+    with pytest.raises(SystemExit) as e:
+        main(["live", "--style", "identity", "--resample-quality", "best"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--resample-quality: invalid choice: 'BEST'" in err[0]
+    preset = tmp_path / "p.toml"
+    preset.write_text('resample_quality = "best"\n')
+    assert main(["live", "--style", "identity", "--preset", str(preset)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rtstyle: error: resample_quality='best'"), err
+    with pytest.raises(ParameterError, match="resample_quality='x'"):
+        rtstyle.live.LiveSession({"resample_quality": "x"})
+    assert rtstyle.live.LiveSession({"resample_quality": "lq"}).settings["resample_quality"] == "LQ"
+
+    seen, real = [], rtstyle.live.LiveSession
+
+    def fake_session(settings, **kw):          # stops before any device opens
+        seen.append(real(settings).settings["resample_quality"])
+        raise ParameterError("stopped")
+
+    monkeypatch.setattr(rtstyle.live, "LiveSession", fake_session)
+    preset.write_text('resample_quality = "QQ"\n')
+    assert main(["live", "--style", "identity", "--resample-quality", "lq"]) == 2
+    assert main(["live", "--style", "identity", "--preset", str(preset)]) == 2
+    assert main(["live", "--style", "identity", "--preset", str(preset),
+                 "--resample-quality", "MQ"]) == 2
+    assert main(["live", "--style", "identity"]) == 2
+    assert seen == ["LQ", "QQ", "MQ", "HQ"]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import rtstyle
 from conftest import SR, chirp, speechlike
 from rtstyle import cli
 from rtstyle.errors import ParameterError
-from rtstyle.render import DEFAULTS, PHASE_INITS, render
+from rtstyle.render import DEFAULTS, PHASE_INITS, RESAMPLE_QUALITIES, render
 
 N_FFT, HOP = 512, 128  # engine latency n_fft + (lookahead - 1) * hop = 512 samples at lookahead 1
 LIMITER = round(0.0015 * SR)  # the output limiter's look-ahead
@@ -96,6 +96,7 @@ def test_silence_has_no_sc_and_no_peak():
     ({"momentum": 1.0}, "momentum=1.0"),
     ({"hop_length": 300}, "hop_length=300"),
     ({"keep_latency": "yes"}, "keep_latency"),
+    ({"resample_quality": "best"}, "resample_quality='best' must be one of VHQ, HQ, MQ, LQ, QQ"),
 ])
 def test_bad_parameters_name_the_value(kw, needle):
     with pytest.raises(ParameterError, match=needle):
@@ -106,6 +107,7 @@ def test_defaults_and_choices_match_the_engine():
     from rtstyle.dsp.phase_stream import PHASE_INITS as ENGINE_INITS
 
     assert PHASE_INITS == ENGINE_INITS
+    assert RESAMPLE_QUALITIES == rtstyle.io.files.RESAMPLE_QUALITIES
     params = inspect.signature(render).parameters
     assert DEFAULTS == {k: params[k].default for k in DEFAULTS}
 
@@ -188,6 +190,7 @@ def _one_line_error(code, out, err, needle):
     (["--style", "nosuchmodel"], "no model named 'nosuchmodel'"),
     (["--hop-length", "300"], "hop_length=300"),
     (["--phase-init", "zero"], "invalid choice"),
+    (["--resample-quality", "best"], "--resample-quality: invalid choice: 'BEST'"),
 ])
 def test_cli_bad_flags(wav, tmp_path, capsys, args, needle):
     _one_line_error(*main(capsys, "render", wav, "-o", tmp_path / "out.wav", "--style", "identity", *args), needle)
@@ -241,6 +244,27 @@ def test_output_rate_option(wav, tmp_path, capsys):
     assert code == 0, err
     z, sr = sf.read(out)
     assert sr == 16000 and z.shape[0] == round(signal().size * 16000 / SR)
+
+
+def test_resample_quality_reaches_every_resampler_and_the_report(wav, tmp_path, capsys):
+    # identity runs at the file's rate: with --sr the only resampler is the output's, so a QQ
+    # file is the QQ resampling of the file rendered at its own rate (soxr's stream == one-shot)
+    out, rep = tmp_path / "o16k.wav", tmp_path / "r.json"
+    code, _, err = main(capsys, "render", wav, "-o", out, "--style", "identity", "--sr", 16000,
+                        "--resample-quality", "qq", "--report", rep, "-q")
+    assert code == 0, err
+    assert json.loads(rep.read_text())["resample_quality"] == "QQ"
+    z, _ = sf.read(out, dtype="float32")
+    at_sr, info = render(signal(), sr=SR, style="identity")
+    assert info["resample_quality"] == "HQ"
+    for q in ("QQ", "HQ"):
+        ref = rtstyle.io.files.resample(at_sr, orig_sr=SR, target_sr=16000, quality=q)
+        assert (np.max(np.abs(z - ref)) <= 1e-6) == (q == "QQ")
+    from rtstyle.render import RenderSession
+
+    rs = RenderSession(sr=48000, channels=1, style="identity", sr_out=44100,
+                       resample_quality="lq")
+    assert (rs._rs_in.quality, rs._rs_out.quality, rs.resample_quality) == ("LQ", "LQ", "LQ")
 
 
 def test_folder_with_a_corrupt_file_renders_the_rest(tmp_path, capsys):
