@@ -939,6 +939,8 @@ def _run_devices(args) -> int:
 
 
 def _add_latency_test(sub) -> None:
+    from .render import RESAMPLE_QUALITIES
+
     p = sub.add_parser(
         "latency-test",
         help="measure the round-trip latency with clicks through a loopback",
@@ -974,6 +976,8 @@ def _add_latency_test(sub) -> None:
                    help="also show what 'live --style' would measure (engine + buffer added)")
     p.add_argument("--margin", type=float, default=None, metavar="MS",
                    help="live's --margin, for --style")
+    p.add_argument("--resample-quality", type=str.upper, choices=RESAMPLE_QUALITIES,
+                   default="HQ", help="live's --resample-quality, for --style")
     p.add_argument("--models-dir", metavar="DIR", help="user model folder, for --style")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     _common(p)
@@ -996,8 +1000,10 @@ def _run_latency_test(args) -> int:
     if args.style:
         margin = DEFAULTS["margin_ms"] if args.margin is None else args.margin
         eng, buf = live_buffering(args.style, sr=r["sr"], block_size=args.block_size,
-                                  margin_ms=margin, models_dir=args.models_dir)
+                                  margin_ms=margin, models_dir=args.models_dir,
+                                  resample_quality=args.resample_quality)
         r["live"] = {"style": args.style, "engine_latency_samples": eng, "buffer_samples": buf,
+                     "resample_quality": args.resample_quality,
                      "expected_samples": None if r["measured_samples"] is None
                      else r["measured_samples"] + eng + buf,
                      "computed_samples": r["computed_samples"] + eng + buf}
