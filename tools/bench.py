@@ -8,6 +8,12 @@ also times the seed's optimisation on the same clip: the 1000x comparison).
     python tools/bench.py net [--model NAME] [--threads 1]
     python tools/bench.py render [--model NAME] [--long-minutes 30] [--with-transfer]
 
+``live``: ``rtstyle live`` on a real JACK dummy server (jackd2), played into and recorded by a
+second client (``tests/jack_rig.py``): reported latency, measured round trip (clicks), dropouts,
+xruns and worker times per run.
+
+    python tools/bench.py live [--case STYLE@SR/PERIOD[/BLOCK] ...] [--seconds 60] [--busy]
+
 ``phase``: phase reconstruction from the exact magnitude of real and synthetic clips — spectral
 convergence (SC, dB, lower is better; same STFT as the target) and CPU seconds per second of
 audio (``time.process_time``: CPU time of this process, all threads) for offline
@@ -299,9 +305,106 @@ def render_table(style: str | None, *, threads: int = 1, long_minutes: float = 3
     return rows
 
 
+def live_table(cases: list[str], *, seconds: float = 60.0, busy: bool = False,
+               python: str = sys.executable) -> list[dict]:
+    """``rtstyle live`` on a real JACK dummy server, measured from outside by a second client.
+
+    Each case ``STYLE@SR/PERIOD[/BLOCK]`` starts ``jackd --no-realtime -d dummy -r SR -p
+    PERIOD``, runs ``rtstyle live --style STYLE --block-size BLOCK`` (default: the period) in
+    its own process with ``--report``, and plays a speech-like signal with a click every second
+    into it through the rig of ``tests/jack_rig.py``, recording its output on the server's frame
+    clock: the clicks' lags are the measured round trip. ``busy`` keeps the other core busy
+    (a spinning process) for the run.
+    """
+    import os
+    import subprocess
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import speechlike
+    from jack_rig import JackServer, Rig
+
+    from rtstyle.live import click_template, find_clicks
+
+    why = JackServer.available()
+    if why:
+        raise SystemExit(f"bench live: {why}")
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="rtstyle-bench-live-"))
+    for i, case in enumerate(cases):
+        style, _, rest = case.partition("@")
+        parts = [int(x) for x in rest.split("/") if x]
+        sr = parts[0] if parts else 22050
+        period = parts[1] if len(parts) > 1 else 256
+        block = parts[2] if len(parts) > 2 else period
+        server = JackServer(f"rtbench{os.getpid()}_{i}", sr=sr, period=period)
+        server.start()
+        spin = live = None
+        report = tmp / f"live{i}.json"
+        try:
+            if busy:
+                spin = subprocess.Popen([python, "-c", "while True: pass"])
+            live = subprocess.Popen(
+                [python, "-m", "rtstyle", "live", "--style", style, "--block-size", str(block),
+                 "--duration", str(seconds + 10), "--report", str(report), "--no-keys",
+                 "--overwrite"],
+                env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            rig = Rig(server.name)
+            try:
+                rig.wait_for_ports("rtstyle", timeout=120)
+                rig.connect("rtstyle")
+                time.sleep(0.5)
+                n = int(seconds * sr)
+                sig = 0.5 * speechlike(sr, duration=seconds, seed=11)
+                tpl = click_template(sr)
+                starts = list(range(sr // 2, n - sr + 1, sr))
+                for s in starts:                  # a click over a short gap in the speech
+                    sig[s - 2000:s + 2000] = 0.0
+                    sig[s:s + tpl.size] = tpl
+                rig.play(sig, n + sr)
+                rig.wait(seconds + 60)
+                rig_xruns = rig.xruns
+                rec = rig.recording
+            finally:
+                rig.close()
+            err = live.communicate(timeout=seconds + 120)[1].decode(errors="replace")
+            if live.returncode != 0:
+                raise SystemExit(f"bench live: rtstyle live failed ({live.returncode}): "
+                                 f"{err.strip()[-400:]}")
+        finally:
+            for proc in (live, spin):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            server.stop()
+        rep = json.loads(report.read_text())
+        lags = np.asarray(find_clicks(rec, starts, tpl, sr // 2))
+        win, hop = rep["n_fft"] * sr / rep["model_sr"], rep["hop_length"] * sr / rep["model_sr"]
+        rows.append({
+            "style": style, "styles": rep["styles"], "sr": sr, "model_sr": rep["model_sr"],
+            "period": period, "block": block, "n_fft": rep["n_fft"],
+            "hop_length": rep["hop_length"], "seconds": seconds, "busy": busy,
+            "latency_samples": rep["latency_samples"],
+            "round_trip_samples": int(np.median(lags)) if lags.size else None,
+            "round_trip_min": int(lags.min()) if lags.size else None,
+            "round_trip_max": int(lags.max()) if lags.size else None,
+            "clicks_found": int(lags.size), "clicks": len(starts),
+            "bound_samples": int(round(win + hop + 2 * block)),
+            "dropouts": rep["dropouts"], "xruns": rep["xruns"], "rig_xruns": rig_xruns,
+            "worker_p50_ms": rep["worker_p50_ms"], "worker_p99_ms": rep["worker_p99_ms"],
+            "deadline_ms": rep["deadline_ms"]})
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("table", choices=["phase", "net", "render"])
+    p.add_argument("table", choices=["phase", "net", "render", "live"])
+    p.add_argument("--case", action="append", metavar="STYLE@SR/PERIOD[/BLOCK]",
+                   help="live table: a run (repeat; default: the default style at 22050/256 and "
+                        "organ-ll at 48000/64)")
+    p.add_argument("--seconds", type=float, default=60.0, help="live table: seconds per run")
+    p.add_argument("--busy", action="store_true",
+                   help="live table: keep the other core busy (a spinning process)")
     p.add_argument("--model", default=None,
                    help="net/render tables: model or style (default: the first listed style)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (net/render)")
@@ -316,6 +419,36 @@ def main(argv=None) -> int:
     p.add_argument("--live-sr", type=int, default=48000, help="rate of the live-cost table")
     p.add_argument("--json", help="also write the rows as JSON")
     args = p.parse_args(argv)
+    if args.table == "live":
+        from rtstyle.render import style_list
+
+        cases = args.case or [f"{style_list()[0]}@22050/256", "organ-ll@48000/64"]
+        rows = live_table(cases, seconds=args.seconds, busy=args.busy)
+        print(f"rtstyle live on a JACK dummy server, {args.seconds:g} s per run"
+              f"{', other core busy' if args.busy else ''}; round trip = median lag of the "
+              "clicks played into rtstyle:in_0 and recorded at rtstyle:out_0\n")
+        print("| style | device sr | model sr | n_fft/hop | period/block | reported latency | "
+              "measured round trip | window+hop+2 blocks | dropouts | xruns | worker p50/p99 "
+              "(deadline) ms |\n|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|")
+        for r in rows:
+            ms = 1000.0 / r["sr"]
+            rt = ("no click found" if r["round_trip_samples"] is None else
+                  f"{r['round_trip_samples']} ({r['round_trip_samples'] * ms:.1f} ms; "
+                  f"{r['clicks_found']}/{r['clicks']} clicks, {r['round_trip_min']}.."
+                  f"{r['round_trip_max']})")
+            print(f"| {r['style']} | {r['sr']} | {r['model_sr']} | {r['n_fft']}/{r['hop_length']} "
+                  f"| {r['period']}/{r['block']} | {r['latency_samples']} "
+                  f"({r['latency_samples'] * ms:.1f} ms) | {rt} | {r['bound_samples']} "
+                  f"({r['bound_samples'] * ms:.1f} ms) | {r['dropouts']} | {r['xruns']} "
+                  f"(rig {r['rig_xruns']}) | {r['worker_p50_ms']:.2f}/{r['worker_p99_ms']:.2f} "
+                  f"({r['deadline_ms']:.1f}) |")
+    if args.table == "live" and args.json:
+        from rtstyle.io.files import atomic_output
+
+        with atomic_output(args.json, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(rows, indent=1) + "\n")
+    if args.table == "live":
+        return 0
     if args.table in ("net", "render"):
         from rtstyle.render import style_list
 
