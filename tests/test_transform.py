@@ -187,3 +187,30 @@ def test_bad_inputs():
         net(torch.zeros(1, 33, 5), torch.zeros(5))
     with pytest.raises(ParameterError, match="floating-point"):
         net.feed(torch.zeros(1, 33, 5, dtype=torch.long))
+
+
+def test_streaming_follows_every_style_change():
+    """The streaming FiLM is kept while the style stays the same and recomputed when it
+    changes: an index, a new embedding, or the same embedding tensor changed in place."""
+    net = randomised(TransformConfig(**SMALL))
+    x = frames(n=6)
+    with torch.no_grad():
+        e0, e1 = net.embedding(0).clone(), net.embedding(1).clone()
+        mid = 0.5 * e0 + 0.5 * e1
+    plan = [0, 0, 1, e0, mid, mid]                    # per frame
+    net.reset(2)
+    e = e0.clone()
+    got = []
+    for t, s in enumerate(plan):
+        if isinstance(s, torch.Tensor):
+            e.copy_(s)                                 # one tensor, changed in place
+            s = e
+        got.append(net.feed(x[..., t:t + 1], s))
+    ref = randomised(TransformConfig(**SMALL))          # the same net, FiLM computed per frame
+    ref.reset(2)
+    want = []
+    for t, s in enumerate(plan):
+        ref._film_key = None
+        want.append(ref.feed(x[..., t:t + 1], s.clone() if isinstance(s, torch.Tensor) else s))
+    assert torch.equal(torch.cat(got, -1), torch.cat(want, -1))
+    assert not torch.allclose(want[0], want[2])         # the styles do differ

@@ -69,6 +69,8 @@ class CachedConv1d(nn.Conv1d):
         """Allocate the cache: ``(batch, (k - 1) * dilation, in)`` zeros (frames first)."""
         w = self.weight
         self.cache = torch.zeros(batch, self.pad, self.in_channels, device=w.device, dtype=w.dtype)
+        # the weight as the matrix step() multiplies by: a view (it follows in-place updates)
+        self._w2d = w.detach().reshape(self.out_channels, -1)
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``k >= 1`` new frames using the cached past.
@@ -79,10 +81,12 @@ class CachedConv1d(nn.Conv1d):
         if K == 1:
             return F.linear(x, self.weight[:, :, 0], self.bias)
         full = torch.cat((self.cache, x), dim=1)                 # (batch, pad + k, in)
-        self.cache = full[:, x.shape[1]:]
+        # a plain tensor attribute: set in __dict__, skipping nn.Module.__setattr__'s checks
+        # (this runs for every layer of every frame live)
+        self.__dict__["cache"] = full[:, x.shape[1]:]
         taps = full.unfold(1, self.pad + 1, 1)[..., ::self.dilation[0]]   # (batch, k, in, K)
         taps = taps.reshape(x.shape[0], x.shape[1], self.in_channels * K)
-        return F.linear(taps, self.weight.reshape(self.out_channels, -1), self.bias)
+        return F.linear(taps, self._w2d, self.bias)
 
 
 _ACTIVATIONS = {
@@ -324,6 +328,23 @@ class TransformNet(nn.Module):
         self._skip = L      # outputs of the causal stack that belong before frame 0
         self._fed = 0       # frames fed since reset
         self._last_style = None
+        self._film_key = self._film_value = None
+
+    def _film_stream(self, style):
+        """:meth:`_film` frames-first, recomputed only when ``style`` changes (an equal index
+        or an equal embedding reuses it): a steady style costs no FiLM per frame."""
+        last = self._film_key
+        if isinstance(style, torch.Tensor):
+            hit = (isinstance(last, torch.Tensor) and last.shape == style.shape
+                   and last.dtype == style.dtype and last.device == style.device
+                   and torch.equal(last, style))
+        else:
+            hit = not isinstance(last, torch.Tensor) and last is not None and last == (style,)
+        if not hit:
+            scale, shift = self._film(style, self._batch)
+            self._film_value = (scale.transpose(-1, -2), shift.transpose(-1, -2))
+            self._film_key = style.clone() if isinstance(style, torch.Tensor) else (style,)
+        return self._film_value
 
     @torch.inference_mode()
     def feed(self, x: torch.Tensor, style=None) -> torch.Tensor:
@@ -359,9 +380,8 @@ class TransformNet(nn.Module):
         if k == 0:
             return x.new_zeros(self._batch, self.config.bins, 0)
         self._fed += k
-        scale, shift = self._film(style, self._batch)
-        g = self._trunk_stream(x.transpose(1, 2), scale.transpose(-1, -2),
-                               shift.transpose(-1, -2)).transpose(1, 2)
+        scale, shift = self._film_stream(style)
+        g = self._trunk_stream(x.transpose(1, 2), scale, shift).transpose(1, 2)
         L = self.config.lookahead
         if L:
             full = torch.cat((self._delay, x), dim=-1)     # input frames aligned with g
