@@ -520,8 +520,10 @@ def _add_train(sub) -> None:
               rtstyle train --style $C/styles/organ.flac --corpus $C -o models/organ
               rtstyle train --style organ=$C/styles/organ.flac --style choir=$C/styles/choir.flac \\
                   --corpus $C -o models/duo --steps 3000 --filters 1024 --threads 1
-              rtstyle train --style organ=$C/styles/organ.flac --corpus $C -o models/organ-ll \\
-                  --n-fft 256 --hop-length 64 --n-mels 64
+              python tools/make_corpus.py --sr 48000 --out ~/.cache/rtstyle/corpus48
+              C48=~/.cache/rtstyle/corpus48     # the low-latency organ, native at 48 kHz:
+              rtstyle train --style organ=$C48/styles/organ.flac --corpus $C48 -o models/organ-ll \\
+                  --sr 48000 --n-fft 512 --hop-length 128 --n-mels 64
               rtstyle train ... --resume         # after Ctrl-C or a kill: same command + --resume
             """),
     )

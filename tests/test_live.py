@@ -824,3 +824,16 @@ def test_worker_priority_is_raised_for_the_worker_thread_only():
         assert got["p"] == f"nice {WORKER_NICE}"
     else:                                  # an ordinary user may or may not (RLIMIT_NICE)
         assert got["p"] == f"nice {WORKER_NICE}" or got["p"].startswith("normal")
+
+
+def test_low_latency_model_fits_30_ms_at_48k_period_64():
+    """The bundled low-latency model runs at 48 kHz (no resampler on a 48-kHz device), and
+    live's whole figure (engine + buffer + the two periods a JACK device adds, as the report
+    counts them) at block 64 stays within the 30-ms round trip it is there for."""
+    from rtstyle.live import live_buffering
+    from rtstyle.models import load_model
+
+    assert load_model("organ-ll").sr == 48000
+    engine, buffer = live_buffering("organ-ll", sr=48000, block_size=64)
+    total = engine + buffer + 2 * 64
+    assert 1000.0 * total / 48000 <= 30.0, (engine, buffer)
