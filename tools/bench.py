@@ -348,7 +348,7 @@ def live_table(cases: list[str], *, seconds: float = 60.0, busy: bool = False,
                 spin = subprocess.Popen([python, "-c", "while True: pass"])
             live = subprocess.Popen(
                 [python, "-m", "rtstyle", "live", "--style", style, "--block-size", str(block),
-                 "--duration", str(seconds + 10), "--report", str(report), "--no-keys",
+                 "--duration", str(seconds + 30), "--report", str(report), "--no-keys",
                  "--overwrite", *live_args],
                 env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             rig = Rig(server.name)
@@ -404,8 +404,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("table", choices=["phase", "net", "render", "live"])
     p.add_argument("--case", action="append", metavar="STYLE@SR/PERIOD[/BLOCK]",
-                   help="live table: a run (repeat; default: the default style at 22050/256 and "
-                        "organ-ll at 48000/64)")
+                   help="live table: a run (repeat; default: the default style list at "
+                        "22050/256)")
     p.add_argument("--seconds", type=float, default=60.0, help="live table: seconds per run")
     p.add_argument("--live-args", default="", metavar="'ARGS'",
                    help="live table: more rtstyle live options for every run, e.g. '--margin 10'")
@@ -428,7 +428,7 @@ def main(argv=None) -> int:
     if args.table == "live":
         from rtstyle.render import style_list
 
-        cases = args.case or [f"{style_list()[0]}@22050/256", "organ-ll@48000/64"]
+        cases = args.case or [f"{','.join(style_list())}@22050/256"]
         import shlex
 
         rows = live_table(cases, seconds=args.seconds, busy=args.busy,
