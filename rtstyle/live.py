@@ -280,12 +280,16 @@ class LiveEngine:
     def styles(self) -> list[str]:
         return self.streamer.styles
 
-    def _new_resamplers(self):
+    def _resamplers(self):
+        """Fresh (device → models', models' → device) streaming resamplers at the quality."""
         from .io.files import Resampler
 
         q = self.resample_quality
-        self._rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1, quality=q)
-        self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1, quality=q)
+        return (Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1, quality=q),
+                Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1, quality=q))
+
+    def _new_resamplers(self):
+        self._rs_in, self._rs_out = self._resamplers()
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """``(1, n)`` at the device rate → the ``(1, m)`` output that is ready."""
@@ -334,15 +338,12 @@ class LiveEngine:
         ``(k + 1) * block``. The start-up transient (output that is silent anyway) is not
         counted. soxr's hold-back, and so this buffer, depends on the quality.
         """
-        from .io.files import Resampler
         from .stream import Streamer
 
         st = self.streamer
         sim = Streamer(None, sr=self.model_sr, n_fft=st.n_fft, hop_length=st.hop_length,
                        lookahead=st.lookahead, phase_iters=0, channels=1)
-        q = self.resample_quality
-        rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1, quality=q)
-        rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1, quality=q)
+        rs_in, rs_out = self._resamplers()
         hop = st.hop_length * self.sr / self.model_sr
         k0 = int(math.ceil((self.latency + 2 * hop + block) / block)) + 1
         z = np.zeros((1, block), np.float32)
