@@ -22,6 +22,10 @@ POOLS = ("none", "max", "avg")
 MEL_INVERSES = ("pinv", "nnls")
 TRANSFORM_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh")
 TRANSFORM_NORMS = ("none", "layer")
+#: What a transform net writes: ``residual``, a log1p-magnitude correction added to the input
+#: (the first nets: free to write any spectrum); ``gain``, a smooth gain curve per frame on the
+#: input's magnitudes, at the input frame's energy (keeps pitch, onsets and level by design).
+TRANSFORM_OUTPUTS = ("residual", "gain")
 
 
 #: Look-ahead of the output limiter every stream ends in (ms): part of every stream's latency.
@@ -187,6 +191,17 @@ class TransformConfig(_Dict):
     norm : {'none', 'layer'}
         ``layer``: per-frame LayerNorm over channels after each convolution (never a
         normalisation over time, which would not be causal).
+    output : {'residual', 'gain'}
+        ``residual``: ``y = max(x + out(h), 0)`` in log1p magnitude. ``gain``: the net writes
+        ``bands`` coefficients per frame, a smooth log-gain curve over frequency
+        (:func:`rtstyle.dsp.gain.band_basis`, bounded to ``±max_gain_db``) applied to the
+        input's magnitudes, and the frame is scaled back to the input frame's energy.
+    bands : int >= 2
+        Raised-cosine mel bands of the gain curve (``gain`` only).
+    sr : int
+        Sample rate that places the bands in Hz (``gain`` only; the model's STFT rate).
+    max_gain_db : float > 0
+        Bound of every band's gain, in dB (``gain`` only; a smooth ``tanh`` bound).
     """
 
     bins: int = 513
@@ -200,6 +215,10 @@ class TransformConfig(_Dict):
     lookahead: int = 0
     activation: str = "leaky_relu"
     norm: str = "none"
+    output: str = "residual"
+    bands: int = 40
+    sr: int = 22050
+    max_gain_db: float = 40.0
 
     def __post_init__(self):
         v.positive_int(self.bins, "bins")
@@ -223,6 +242,12 @@ class TransformConfig(_Dict):
         v.nonnegative_int(self.lookahead, "lookahead")
         v.one_of(self.activation, TRANSFORM_ACTIVATIONS, "activation")
         v.one_of(self.norm, TRANSFORM_NORMS, "norm")
+        v.one_of(self.output, TRANSFORM_OUTPUTS, "output")
+        v.positive_int(self.bands, "bands")
+        if self.output == "gain" and not 2 <= self.bands <= self.bins:
+            raise ParameterError(f"bands={self.bands} must be between 2 and bins={self.bins}")
+        v.positive_int(self.sr, "sr")
+        v.positive_float(self.max_gain_db, "max_gain_db")
 
     @property
     def layer_dilations(self) -> tuple[int, ...]:

@@ -8,7 +8,16 @@ A small stack of causal 1-D convolutions over frames, with frequency bins as cha
         u = norm(u)                                    optional, per frame, over channels
         u = u * (1 + gamma_i(e)) + beta_i(e)           FiLM from the style embedding e
         h = h + act(u)                                 residual
-    y   = clamp(x + out_proj(h), min=0)                1x1 conv, hidden -> bins, zero at init
+    y   = clamp(x + out_proj(h), min=0)                output='residual': hidden -> bins
+    c   = out_proj(h)                                  output='gain': hidden -> bands,
+    y   = log1p(energy_of_x(|X| * exp(B @ bound(c))))  a smooth gain curve on the input
+
+With ``output='gain'`` (the bundled styles since 0.2) the net cannot write a spectrum of its
+own: ``B`` is a few dozen smooth mel bands (:func:`rtstyle.dsp.gain.band_basis`), so the gain
+reshapes the input's spectral envelope while its harmonics (pitch), onsets and phase stay, and
+each frame keeps the input frame's energy (:func:`rtstyle.dsp.gain.match_frame_energy`). A
+residual net learned to emit the style's average spectrum gated by the input's energy instead,
+which a global Gram loss allows.
 
 ``out_proj`` starts at zero, so an untrained net is the identity and training starts from it.
 The output is a log1p magnitude, so it must be >= 0 (``expm1`` of it is a magnitude >= 0): it is
@@ -32,6 +41,7 @@ embeddings (:meth:`TransformNet.embedding`).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -39,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TransformConfig
+from ..dsp.gain import band_basis, match_frame_energy
 from ..errors import ParameterError
 
 __all__ = ["TransformNet", "CachedConv1d"]
@@ -151,7 +162,12 @@ class TransformNet(nn.Module):
             self.norm_bias = nn.Parameter(torch.zeros(c.layers, c.hidden, 1))
         # FiLM: one linear map from the embedding to every layer's (gamma, beta).
         self.film = nn.Linear(c.embed_dim, 2 * c.layers * c.hidden)
-        self.out_proj = nn.Conv1d(c.hidden, c.bins, 1)
+        self.out_proj = nn.Conv1d(c.hidden, c.bands if c.output == "gain" else c.bins, 1)
+        if c.output == "gain":
+            # not a weight: rebuilt from the config, so not saved with the model
+            basis = torch.from_numpy(band_basis(c.bins, c.bands, sr=c.sr))
+            self.register_buffer("gain_basis", basis, persistent=False)
+            self._gain_bound = c.max_gain_db * math.log(10.0) / 20.0    # dB -> nepers
         nn.init.zeros_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
         self._act = _ACTIVATIONS[c.activation]
@@ -304,7 +320,22 @@ class TransformNet(nn.Module):
         g = self._trunk(xin, scale, shift, lambda i, h: self.convs[i](h))
         if L:
             g = g[..., L:]
-        return torch.clamp(x + g, min=0.0)
+        return self._combine(x, g)
+
+    def _combine(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """The output frames from the input frames ``x`` and the trunk's output ``g``.
+
+        ``residual``: ``max(x + g, 0)``. ``gain``: ``g`` holds ``bands`` coefficients per frame,
+        bounded by ``tanh`` to ``±max_gain_db``; the log gain over the bins is the basis times
+        them; the input's magnitudes times that gain are scaled back to each input frame's
+        energy. Both are the identity while ``out_proj`` is zero. Shapes ``(batch, ., frames)``.
+        """
+        if self.config.output != "gain":
+            return torch.clamp(x + g, min=0.0)
+        b = self._gain_bound
+        log_gain = torch.matmul(self.gain_basis, b * torch.tanh(g / b))   # (batch, bins, frames)
+        S = torch.expm1(x)
+        return torch.log1p(match_frame_energy(S, S * torch.exp(log_gain)))
 
     # ------------------------------------------------------------------------------------------
     # streaming
@@ -387,7 +418,7 @@ class TransformNet(nn.Module):
             full = torch.cat((self._delay, x), dim=-1)     # input frames aligned with g
             self._delay = full[..., k:]
             x = full[..., :k]
-        y = torch.clamp(x + g, min=0.0)
+        y = self._combine(x, g)
         if self._skip:
             drop = min(self._skip, k)
             self._skip -= drop

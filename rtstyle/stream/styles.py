@@ -81,10 +81,11 @@ class StyleBank:
         import torch
 
         from .._validate import one_of
-
+        from ..dsp.gain import match_frame_energy
         from ..models import Model, resolve_style
 
         self._torch = torch
+        self._match_energy = match_frame_energy
         if isinstance(styles, (str, Model, tuple)):
             styles = [styles]
         if not styles:
@@ -246,11 +247,7 @@ class StyleBank:
         if self.envelope != "follow":
             return target
         torch = self._torch
-        S_t = torch.expm1(target)
-        e_in = torch.expm1(x).square().sum(dim=1, keepdim=True)
-        e_t = S_t.square().sum(dim=1, keepdim=True)
-        gain = torch.where(e_t > 0, torch.sqrt(e_in / e_t.clamp_min(1e-30)), torch.zeros_like(e_t))
-        return torch.log1p(S_t * gain)
+        return torch.log1p(self._match_energy(torch.expm1(x), torch.expm1(target)))
 
     def _run(self, e, xt, style):
         """Frames ``xt`` (channels, bins, k) through entry ``e`` (primed first if it was idle)."""
