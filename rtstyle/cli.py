@@ -2,7 +2,8 @@
 
 User errors (bad flags, bad files, bad values) print one line, ``rtstyle: error: ...``, and exit
 2; Ctrl-C exits 130 and leaves no partial output file (every write goes to a temp file that is
-renamed into place only when complete).
+renamed into place only when complete). SIGTERM and SIGHUP act like Ctrl-C and exit 128 + the
+signal's number (143, 129); ``live`` finishes its recordings on all three.
 """
 
 from __future__ import annotations
@@ -659,8 +660,10 @@ def _add_live(sub) -> None:
             as 'rtstyle render': every listed style is loaded and warmed up before the stream
             opens; the first is heard. The device rate is resampled to the models' when they
             differ. A missed deadline plays the delay-aligned dry signal (or silence) and counts
-            a dropout; the latency never drifts. Ctrl-C (or q) stops cleanly and keeps the
-            recordings; a summary and --report follow.
+            a dropout; the latency never drifts. Ctrl-C (or q, SIGTERM, SIGHUP) stops cleanly
+            and keeps the recordings; a summary and --report follow. Recordings are written in
+            place with their header updated every second: after a kill -9 or a crash they are
+            valid files holding all but the last second.
             On a terminal: {KEY_HELP}.
             Latency = engine + buffer (prefill, resampling) + what PortAudio reports for the
             devices; 'rtstyle latency-test' measures the device part with a loopback.
@@ -1112,8 +1115,75 @@ def _setup_logging(args) -> None:
     log.propagate = False
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C's ``KeyboardInterrupt``, so the
+    same clean-ups run: temp files removed, recordings finished, a training checkpointed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.stopped_by = _signal_name(signum).lower()
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+class _StopSignals:
+    """While a command runs: SIGTERM and SIGHUP act like Ctrl-C (:class:`_Stopped`).
+
+    Only the first one raises; later ones are ignored while the clean-up runs (a second
+    Ctrl-C still interrupts it). Installed only in the main thread, and the previous handlers
+    are restored at exit (``main`` is also called in-process, by tests).
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old = {}
+
+    def _handler(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+            raise _Stopped(signum)
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in ("SIGTERM", "SIGHUP"):
+                sig = getattr(signal, name, None)
+                if sig is not None:
+                    try:
+                        self._old[sig] = signal.signal(sig, self._handler)
+                    except (OSError, ValueError):
+                        pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def _say(line: str) -> None:
+    """Print one line to stderr; after SIGHUP the terminal may be gone (EIO): say nothing."""
+    try:
+        print(line, file=sys.stderr)
+    except OSError:
+        pass
+
+
 def main(argv=None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
+    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted, 128 + n on
+    signal n: SIGTERM 143, SIGHUP 129)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -1122,11 +1192,27 @@ def main(argv=None) -> int:
     _setup_logging(args)
     from .errors import RtStyleError
 
-    try:
-        return args.func(args)
-    except RtStyleError as err:
-        print(f"rtstyle: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rtstyle: interrupted; no partial output was written", file=sys.stderr)
-        return 130
+    with _StopSignals() as stop:
+        try:
+            status = args.func(args)
+        except RtStyleError as err:
+            if stop.signum is not None:        # a signal cut the work short, then this
+                _say(f"rtstyle: stopped by {_signal_name(stop.signum)}: {err}")
+                return 128 + stop.signum
+            _say(f"rtstyle: error: {err}")
+            return 2
+        except KeyboardInterrupt:
+            if stop.signum is not None:
+                _say(f"rtstyle: stopped by {_signal_name(stop.signum)}; "
+                     "no partial output was written")
+                return 128 + stop.signum
+            _say("rtstyle: interrupted; no partial output was written")
+            return 130
+        except OSError:
+            if stop.signum is not None:        # e.g. printing to the terminal SIGHUP closed
+                return 128 + stop.signum
+            raise
+        if stop.signum is not None:            # a command that stops on it (live) and kept
+            _say(f"rtstyle: stopped by {_signal_name(stop.signum)}")     # its outputs
+            return 128 + stop.signum
+        return status

@@ -27,6 +27,16 @@ the worker. A late worker never shifts that timeline: what it publishes late is 
 (the callback already played the dry signal there), and an input backlog larger than ``delay``
 is dropped and the engine restarted, so the backlog can never grow. The end-to-end latency is
 ``delay`` plus the device latencies PortAudio reports (``latency_samples`` in the report).
+
+Recordings (``--record``, ``--record-dry``) survive whatever ends the process. They are written
+in place, not through a temp file (:class:`rtstyle.io.files.AudioWriter` with ``atomic=False``):
+a recording cut short is still wanted. Ctrl-C, SIGTERM and SIGHUP (which the ``rtstyle``
+command raises like Ctrl-C) stop the session normally and finish both files. Against SIGKILL or
+a crash, where no code runs, the worker rewrites each file's header about once a second
+(``sync_every``), so the file on disk is always a valid WAV (or AIFF, W64, RF64, CAF, AU)
+holding the audio up to its last update: at most about a second is lost and nothing needs
+recovering. (Chosen over an ``rtstyle recover`` command: nothing for the user to run or
+know about; the cost is a 44-byte header write per second in the worker.)
 """
 
 from __future__ import annotations
@@ -764,7 +774,8 @@ class LiveSession:
     latency : 'low', 'high' or float seconds
         PortAudio's suggested latency.
     record, record_dry : path, optional
-        Wet (engine output) and dry (input as taken) recordings at the device rate.
+        Wet (engine output) and dry (input as taken) recordings at the device rate, written in
+        place with a header kept valid about every second (module docstring: Recordings).
     record_subtype : str, optional
         Default PCM_24 where the format has it.
     models_dir : path, optional
@@ -974,8 +985,9 @@ class LiveSession:
 
             fmt, _ = format_and_subtype(str(path), None, None)
             subtype = "PCM_24" if sf.check_format(fmt, "PCM_24") else None
+        # in place, header rewritten every second: a SIGKILL leaves a valid file (see above)
         w = AudioWriter(path, sr=self.choice.sr, channels=1, subtype=subtype,
-                        overwrite=self.overwrite)
+                        overwrite=self.overwrite, atomic=False, sync_every=self.choice.sr)
         w.__enter__()
         self._writers.append(w)
         return w
@@ -984,9 +996,13 @@ class LiveSession:
         """Stop everything; the recordings are finished and kept. Safe to call twice."""
         import signal
 
-        old = None
+        old = {}
         if threading.current_thread() is threading.main_thread():
-            old = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a 2nd Ctrl-C must not cut this
+            # a 2nd Ctrl-C (or a SIGTERM / SIGHUP after one) must not cut this
+            for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+                sig = getattr(signal, name, None)
+                if sig is not None:
+                    old[sig] = signal.signal(sig, signal.SIG_IGN)
         try:
             if self.stream is not None:
                 if self.stopped_by == "device":
@@ -1013,8 +1029,8 @@ class LiveSession:
             if errors:
                 raise errors[0]
         finally:
-            if old is not None:
-                signal.signal(signal.SIGINT, old)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
 
     # ------------------------------------------------------------------ running
     def control(self, name: str, value) -> None:
@@ -1060,8 +1076,9 @@ class LiveSession:
                     break
                 if panel is not None:
                     panel.update(self)
-        except KeyboardInterrupt:
-            self.stopped_by = "interrupt"
+        except KeyboardInterrupt as err:
+            # Ctrl-C, or SIGTERM / SIGHUP as the rtstyle command raises them ('sigterm', ...)
+            self.stopped_by = getattr(err, "stopped_by", "interrupt")
         if panel is not None:
             panel.close()
         if self.stopped_by == "device":

@@ -46,6 +46,7 @@ __all__ = [
     "AudioInfo",
     "atomic_output",
     "check_output_path",
+    "remove_stale_temps",
 ]
 
 #: The process umask, read once at import (os.umask can only be read by setting it, which is
@@ -249,6 +250,15 @@ class AudioWriter:
     and leaves ``path`` as it was. The rules of :func:`save_audio` apply (``overwrite``,
     ``protect``, ``format``, ``subtype``).
 
+    A *recording* (``atomic=False``, ``sync_every=N``) is written in place instead: ``path``
+    itself is created at the start (an existing file is replaced only with ``overwrite``, and
+    only if it is a regular file), and its header is rewritten every ``N`` frames, so that
+    whatever ends the process, SIGKILL and a crash included, ``path`` is a valid file holding
+    everything up to its last header update (WAV, AIFF, W64, RF64, CAF, AU: libsndfile's
+    ``SFC_UPDATE_HEADER_NOW``; other formats get no periodic header). Leaving the ``with``
+    block, with or without an exception, finishes the file and keeps it: a recording cut
+    short is still a recording.
+
     Examples
     --------
     >>> with AudioWriter("out.flac", sr=22050, channels=2) as w:  # doctest: +SKIP
@@ -257,21 +267,33 @@ class AudioWriter:
     """
 
     def __init__(self, path, *, sr: int, channels: int, format=None, subtype=None,
-                 overwrite: bool = False, protect=()):
+                 overwrite: bool = False, protect=(), atomic: bool = True,
+                 sync_every: int | None = None):
         self.path, self.sr, self.channels = path, positive_int(sr, "sr"), positive_int(channels, "channels")
         self._name = _path_name(path)
         self._fmt, self._subtype = format_and_subtype(self._name, format, subtype)
         self._overwrite, self._protect = overwrite, protect
+        self._atomic = bool(atomic)
+        self._sync_every = None if sync_every is None else positive_int(sync_every, "sync_every")
+        self._synced = 0
         self.frames = 0
 
     def __enter__(self):
-        self._ctx = atomic_output(self.path, overwrite=self._overwrite, protect=self._protect)
-        tmp = self._ctx.__enter__()
+        if self._atomic:
+            self._ctx = atomic_output(self.path, overwrite=self._overwrite, protect=self._protect)
+            tmp = self._ctx.__enter__()
+        else:
+            self._ctx = None
+            tmp = _create_in_place(self.path, overwrite=self._overwrite, protect=self._protect)
         try:
             self._f = sf.SoundFile(tmp, "w", samplerate=self.sr, channels=self.channels,
                                    format=self._fmt, subtype=self._subtype)
         except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as err:
-            self._ctx.__exit__(*sys.exc_info())
+            if self._ctx is not None:
+                self._ctx.__exit__(*sys.exc_info())
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             raise ParameterError(f"{self._name}: cannot write {self._fmt}/{self._subtype} with "
                                  f"{self.channels} channel(s) at sr={self.sr} ({_reason(err)})") from None
         return self
@@ -285,6 +307,14 @@ class AudioWriter:
         except (sf.SoundFileError, RuntimeError, AssertionError) as err:
             raise AudioFileError(f"{self._name}: write failed ({_reason(err)})") from None
         self.frames += frames.shape[0]
+        if self._sync_every is not None and self.frames - self._synced >= self._sync_every:
+            self.update_header()
+
+    def update_header(self) -> None:
+        """Rewrite the file's header for the frames written so far (where the format has one
+        that libsndfile can update), so the file is valid as it stands."""
+        self._synced = self.frames
+        _update_header(self._f)
 
     def __exit__(self, *exc):
         try:
@@ -292,7 +322,52 @@ class AudioWriter:
         except Exception:                       # noqa: BLE001 - the original error matters more
             if exc[0] is None:
                 raise
+        if self._ctx is None:
+            return False
         return self._ctx.__exit__(*exc)
+
+
+#: libsndfile's SFC_UPDATE_HEADER_NOW (sndfile.h; soundfile's cffi declares no name for it).
+_SFC_UPDATE_HEADER_NOW = 0x1060
+
+
+def _update_header(f: sf.SoundFile) -> None:
+    """Ask libsndfile to rewrite ``f``'s header now (best effort: a no-op where soundfile's
+    internals differ or the format has no header to update)."""
+    snd, ffi = getattr(sf, "_snd", None), getattr(sf, "_ffi", None)
+    handle = getattr(f, "_file", None)
+    if snd is None or ffi is None or handle is None:
+        return
+    with contextlib.suppress(Exception):
+        snd.sf_command(handle, _SFC_UPDATE_HEADER_NOW, ffi.NULL, 0)
+
+
+def _create_in_place(path, *, overwrite=False, protect=()) -> pathlib.Path:
+    """Create ``path`` empty, for a recording written in place (see :class:`AudioWriter`).
+
+    The rules of :func:`check_output_path` apply; an existing file is replaced (unlinked, then
+    created anew) only with ``overwrite`` and only if it is a regular file.
+    """
+    target = check_output_path(path, overwrite=overwrite, protect=protect)
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        raise AudioFileError(f"{target}: cannot be checked ({err.strerror or err})") from None
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            raise AudioFileError(f"{target}: is not a regular file; refusing to replace it")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        raise AudioFileError(f"{target}: exists (use --overwrite to replace it)") from None
+    except OSError as err:
+        raise AudioFileError(f"{target}: cannot be created ({err.strerror or err})") from None
+    os.close(fd)
+    return target
 
 
 class AudioInfo(NamedTuple):
@@ -633,9 +708,9 @@ def save_audio(path, y, *, sr, subtype=None, format=None, overwrite=False, prote
 
     Notes
     -----
-    The audio goes to a hidden temp file in the same folder (``.NAME.tmp-XXXXXXXX.EXT``), is
-    flushed to disk, then renamed over ``path`` with :func:`os.replace`, so readers see the old
-    file or the complete new one, never a partial one, even after Ctrl-C.
+    The audio goes to a hidden temp file in the same folder (``.NAME.tmp-PID-XXXXXXXX.EXT``),
+    is flushed to disk, then renamed over ``path`` with :func:`os.replace`, so readers see the
+    old file or the complete new one, never a partial one, even after Ctrl-C.
 
     Examples
     --------
@@ -788,7 +863,10 @@ def atomic_output(path, *, overwrite=False, protect=()):
     :func:`check_output_path`; the block writes to the yielded temp path (a hidden file in the
     same folder, with the same extension, created empty); on success it is flushed to disk and
     renamed over ``path``. On any exception in the block, ``KeyboardInterrupt`` included, the
-    temp file is removed, ``path`` is left untouched, and the exception propagates.
+    temp file is removed, ``path`` is left untouched, and the exception propagates. (The
+    ``rtstyle`` command turns SIGTERM and SIGHUP into such an exception too.) A process killed
+    outright (SIGKILL) cannot clean up: its temp file, named with its process id, is removed by
+    the next write to the same ``path`` (:func:`remove_stale_temps`).
 
     Parameters
     ----------
@@ -839,14 +917,38 @@ def atomic_output(path, *, overwrite=False, protect=()):
     _fsync_folder(target.parent)
 
 
+#: The longest file name most file systems take (bytes); temp names are kept within it.
+_NAME_MAX = 255
+#: Room kept in a temp name for the pid (Linux pids have at most 7 digits).
+_PID_DIGITS = 10
+
+
+def _temp_parts(target: pathlib.Path) -> tuple[str, str]:
+    """``(prefix, ext)`` of ``target``'s temp names: ``PREFIX<pid>-<8 hex>EXT``.
+
+    ``PREFIX`` is ``.STEM.tmp-``, with ``STEM`` shortened where needed so that the whole name
+    stays within :data:`_NAME_MAX` bytes (a valid 250-byte output name still gets a temp).
+    It depends only on ``target``, so a later run finds the temps of an earlier one.
+    """
+    stem, ext = target.stem or target.name, target.suffix
+    room = _NAME_MAX - len(os.fsencode(f"..tmp--{ext}")) - _PID_DIGITS - 8
+    while stem and len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return f".{stem}.tmp-", ext
+
+
 def _create_temp(target: pathlib.Path) -> pathlib.Path:
     """Create an empty hidden temp file next to ``target``, with the umask's permissions.
 
+    Its name, ``.STEM.tmp-PID-XXXXXXXX.EXT``, carries this process's id, so that the temp
+    files of a run that was killed (SIGKILL, a power cut: no handler runs) are recognised and
+    removed by the next write to the same output (:func:`remove_stale_temps`).
     (``tempfile.mkstemp`` would create it 0600, and the final file would keep that.)
     """
-    stem, ext = target.stem or target.name, target.suffix
+    remove_stale_temps(target)
+    prefix, ext = _temp_parts(target)
     for _ in range(100):
-        tmp = target.with_name(f".{stem}.tmp-{secrets.token_hex(4)}{ext}")
+        tmp = target.with_name(f"{prefix}{os.getpid()}-{secrets.token_hex(4)}{ext}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -859,6 +961,53 @@ def _create_temp(target: pathlib.Path) -> pathlib.Path:
         os.close(fd)
         return tmp
     raise AudioFileError(f"{target}: cannot create a temp file in {str(target.parent)!r}")
+
+
+def remove_stale_temps(path) -> list[pathlib.Path]:
+    """Remove the temp files that killed runs left behind for the output ``path``.
+
+    Only files that match this module's own temp-name pattern for ``path``
+    (``.STEM.tmp-PID-XXXXXXXX.EXT``, see :func:`atomic_output`), are regular files of this
+    user, and whose process ``PID`` no longer exists are removed: a temp file of a run still
+    going (this process or another) is left alone. A no-op where process ids cannot be
+    checked (not POSIX). Returns the files removed.
+    """
+    if os.name != "posix":
+        return []
+    target = pathlib.Path(_path_name(path))
+    prefix, ext = _temp_parts(target)
+    pattern = re.compile(f"{re.escape(prefix)}([0-9]{{1,10}})-[0-9a-f]{{8}}{re.escape(ext)}\\Z")
+    removed = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return []
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(pathlib.Path(entry.path))
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (POSIX; when in doubt, True: keep the file)."""
+    if pid <= 0 or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)                 # signal 0: a check, nothing is sent
+    except ProcessLookupError:
+        return False
+    except OSError:                     # PermissionError: it exists, owned by another user
+        return True
+    return True
 
 
 def _fsync(path: pathlib.Path) -> None:
