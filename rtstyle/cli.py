@@ -608,6 +608,12 @@ def _run_train(args) -> int:
         raise ParameterError(f"--output {args.output}: is a folder; give models/NAME")
     if out.suffix.lower() in (".safetensors", ".json"):
         out = out.with_name(out.stem)
+    from .nn._weights import PICKLE_SUFFIXES
+
+    if out.suffix.lower() in PICKLE_SUFFIXES:      # save_model refuses it: say so before training
+        raise ParameterError(f"--output {args.output}: rtstyle models are never pickles; give "
+                             f"{out.with_suffix('')} (writes {out.stem}.safetensors + "
+                             f"{out.stem}.json)")
     weights, card = (out.with_name(out.name + ext) for ext in (".safetensors", ".json"))
     settings = TrainSettings(
         name=out.name, styles=tuple(parse_style(spec) for spec in args.style),

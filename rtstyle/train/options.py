@@ -236,8 +236,9 @@ class TrainSettings:
         return cls(**{k: val for k, val in d.items() if k in names})
 
     def differences(self, other: "TrainSettings") -> list[str]:
-        """Settings (other than :data:`RUN_KEYS` and ``licence``) where ``other`` differs."""
+        """Settings (other than :data:`RUN_KEYS`, ``name`` and ``licence``) where ``other``
+        differs. The name only names the output, so a resume may rename it."""
         a, b = self.to_dict(), other.to_dict()
-        skip = set(RUN_KEYS) | {"licence", "extra"}
+        skip = set(RUN_KEYS) | {"name", "licence", "extra"}
         return [f"{k}={b[k]!r} (checkpoint: {a[k]!r})" for k in a
                 if k not in skip and a[k] != b[k]]
