@@ -499,6 +499,7 @@ def _run_styles(args) -> int:
 
 def _add_train(sub) -> None:
     from .train.options import DEFAULTS as D
+    from .config import TRANSFORM_OUTPUTS
 
     p = sub.add_parser(
         "train",
@@ -570,6 +571,17 @@ def _add_train(sub) -> None:
     g.add_argument("--layers", type=int, default=D["layers"], help="dilated causal conv layers")
     g.add_argument("--lookahead", type=int, default=D["lookahead"],
                    help="frames the net looks ahead (latency, in hops)")
+    g.add_argument("--net", choices=TRANSFORM_OUTPUTS, default=D["net"],
+                   help="what the net writes: a smooth gain curve on the input's spectrum "
+                        "(gain, keeps pitch and words) or a log-magnitude residual (the first "
+                        f"nets) ({D['net']})")
+    g.add_argument("--bands", type=int, default=D["bands"],
+                   help=f"mel bands of the gain curve ({D['bands']})")
+    g.add_argument("--max-gain-db", type=float, default=D["max_gain_db"], metavar="DB",
+                   help=f"bound of each band of the style's static gain ({D['max_gain_db']:g} dB)")
+    g.add_argument("--dynamic-gain-db", type=float, default=D["dynamic_gain_db"], metavar="DB",
+                   help="bound of each band of the gain that follows the input "
+                        f"({D['dynamic_gain_db']:g} dB)")
     g = p.add_argument_group("run")
     g.add_argument("--device", default=D["device"], help="cpu or cuda (falls back to cpu)")
     g.add_argument("--threads", type=int, default=D["threads"],
@@ -621,7 +633,8 @@ def _run_train(args) -> int:
         features=args.features, n_mels=args.n_mels, n_mfcc=args.n_mfcc, filters=args.filters,
         encoder_seed=args.encoder_seed, content_weight=args.content_weight,
         style_weight=args.style_weight, hidden=args.hidden, layers=args.layers,
-        lookahead=args.lookahead, steps=args.steps, batch_size=args.batch_size,
+        lookahead=args.lookahead, net=args.net, bands=args.bands, max_gain_db=args.max_gain_db,
+        dynamic_gain_db=args.dynamic_gain_db, steps=args.steps, batch_size=args.batch_size,
         chunk_frames=args.chunk_frames, lr=args.lr, lr_final=args.lr_final, seed=args.seed,
         device=args.device, threads=args.threads, val_every=args.val_every,
         val_chunks=args.val_chunks, checkpoint_every=args.checkpoint_every,

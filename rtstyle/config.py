@@ -201,7 +201,12 @@ class TransformConfig(_Dict):
     sr : int
         Sample rate that places the bands in Hz (``gain`` only; the model's STFT rate).
     max_gain_db : float > 0
-        Bound of every band's gain, in dB (``gain`` only; a smooth ``tanh`` bound).
+        Bound of every band of the style's static gain curve, in dB (``gain`` only; a smooth
+        ``tanh`` bound).
+    dynamic_gain_db : float > 0
+        Bound of every band of the curve that follows the input frame by frame, added to the
+        static one (``gain`` only). Kept small, it cannot whiten the input's formants and
+        harmonics away (what erases words and pitch), only shade them.
     """
 
     bins: int = 513
@@ -219,6 +224,7 @@ class TransformConfig(_Dict):
     bands: int = 40
     sr: int = 22050
     max_gain_db: float = 40.0
+    dynamic_gain_db: float = 40.0
 
     def __post_init__(self):
         v.positive_int(self.bins, "bins")
@@ -248,6 +254,7 @@ class TransformConfig(_Dict):
             raise ParameterError(f"bands={self.bands} must be between 2 and bins={self.bins}")
         v.positive_int(self.sr, "sr")
         v.positive_float(self.max_gain_db, "max_gain_db")
+        v.positive_float(self.dynamic_gain_db, "dynamic_gain_db")
 
     @property
     def layer_dilations(self) -> tuple[int, ...]:

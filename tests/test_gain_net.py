@@ -61,15 +61,17 @@ def test_gain_net_is_the_identity_at_init_and_keeps_energy_when_trained():
 
 def test_gain_is_smooth_and_bounded():
     """The output over the input is a gain curve made of the bands, within ±max_gain_db."""
-    cfg = TransformConfig(**{**GAIN, "max_gain_db": 12.0})
+    cfg = TransformConfig(**{**GAIN, "max_gain_db": 12.0, "dynamic_gain_db": 6.0})
     net = randomised(cfg)
     with torch.no_grad():
-        net.out_proj.weight.mul_(50.0)              # drive the tanh bound hard
+        net.out_proj.weight.mul_(50.0)              # drive both tanh bounds hard
+        net.static_gain.weight.mul_(50.0)
         x = frames(bins=65) + 1.0
         y = net(x, 0)
     log_ratio = torch.log(torch.expm1(y) / torch.expm1(x))       # the gain, energy scale included
     spread = log_ratio.amax(dim=1) - log_ratio.amin(dim=1)      # per frame, across frequency
-    assert spread.max() <= 2 * 12.0 * np.log(10) / 20 + 1e-4    # at most 2 x the bound
+    assert spread.max() <= 2 * (12.0 + 6.0) * np.log(10) / 20 + 1e-4   # both bounds, up and down
+    assert spread.max() > 12.0 * np.log(10) / 20                 # and they were reached
     # made of the bands: every frame's log gain lies in the span of the basis (a constant,
     # the energy scale, is in it too: the bands sum to 1), up to float32 rounding of logs ~1
     B = torch.from_numpy(band_basis(65, 12, sr=8000)).double()
@@ -107,5 +109,7 @@ def test_gain_config_validation():
         TransformConfig(output="gain", bins=513, bands=600)
     with pytest.raises(ParameterError, match="max_gain_db"):
         TransformConfig(output="gain", max_gain_db=0)
+    with pytest.raises(ParameterError, match="dynamic_gain_db"):
+        TransformConfig(output="gain", dynamic_gain_db=-1)
     # a residual card (written before gain existed) loads with the residual default
     assert TransformConfig.from_dict({"bins": 513}).output == "residual"

@@ -10,7 +10,8 @@ A small stack of causal 1-D convolutions over frames, with frequency bins as cha
         h = h + act(u)                                 residual
     y   = clamp(x + out_proj(h), min=0)                output='residual': hidden -> bins
     c   = out_proj(h)                                  output='gain': hidden -> bands,
-    y   = log1p(energy_of_x(|X| * exp(B @ bound(c))))  a smooth gain curve on the input
+    s   = static_gain(e)                               the style's own curve, plus
+    y   = log1p(energy_of_x(|X| * exp(B @ (bound(s) + bound(c)))))   a bounded dynamic one
 
 With ``output='gain'`` (the bundled styles since 0.2) the net cannot write a spectrum of its
 own: ``B`` is a few dozen smooth mel bands (:func:`rtstyle.dsp.gain.band_basis`), so the gain
@@ -167,7 +168,13 @@ class TransformNet(nn.Module):
             # not a weight: rebuilt from the config, so not saved with the model
             basis = torch.from_numpy(band_basis(c.bins, c.bands, sr=c.sr))
             self.register_buffer("gain_basis", basis, persistent=False)
+            # the style's own static curve (from its embedding: morphs interpolate it), zero at
+            # init; the trunk adds a bounded curve that follows the input frame by frame
+            self.static_gain = nn.Linear(c.embed_dim, c.bands)
+            nn.init.zeros_(self.static_gain.weight)
+            nn.init.zeros_(self.static_gain.bias)
             self._gain_bound = c.max_gain_db * math.log(10.0) / 20.0    # dB -> nepers
+            self._dynamic_bound = c.dynamic_gain_db * math.log(10.0) / 20.0
         nn.init.zeros_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
         self._act = _ACTIVATIONS[c.activation]
@@ -252,12 +259,17 @@ class TransformNet(nn.Module):
                                  f"{tuple(style.shape)}")
         return self.embedding(style).expand(batch, c.embed_dim)
 
-    def _film(self, style, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-layer FiLM scale and shift, each (layers, batch, hidden, 1)."""
+    def _film(self, style, batch: int):
+        """Per-layer FiLM scale and shift, each (layers, batch, hidden, 1); and the style's
+        static gain coefficients (batch, bands, 1) in nepers (``None`` for a residual net)."""
         c = self.config
         e = self._style_vectors(style, batch)
         gb = self.film(e).view(batch, c.layers, 2, c.hidden).permute(1, 2, 0, 3)
-        return 1.0 + gb[:, 0].unsqueeze(-1), gb[:, 1].unsqueeze(-1)
+        static = None
+        if c.output == "gain":
+            b = self._gain_bound
+            static = (b * torch.tanh(self.static_gain(e) / b)).unsqueeze(-1)
+        return 1.0 + gb[:, 0].unsqueeze(-1), gb[:, 1].unsqueeze(-1), static
 
     # ------------------------------------------------------------------------------------------
     # computation
@@ -315,25 +327,27 @@ class TransformNet(nn.Module):
         """
         self._check_frames(x)
         L = self.config.lookahead
-        scale, shift = self._film(style, x.shape[0])
+        scale, shift, static = self._film(style, x.shape[0])
         xin = F.pad(x, (0, L)) if L else x
         g = self._trunk(xin, scale, shift, lambda i, h: self.convs[i](h))
         if L:
             g = g[..., L:]
-        return self._combine(x, g)
+        return self._combine(x, g, static)
 
-    def _combine(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    def _combine(self, x: torch.Tensor, g: torch.Tensor, static) -> torch.Tensor:
         """The output frames from the input frames ``x`` and the trunk's output ``g``.
 
         ``residual``: ``max(x + g, 0)``. ``gain``: ``g`` holds ``bands`` coefficients per frame,
-        bounded by ``tanh`` to ``±max_gain_db``; the log gain over the bins is the basis times
-        them; the input's magnitudes times that gain are scaled back to each input frame's
-        energy. Both are the identity while ``out_proj`` is zero. Shapes ``(batch, ., frames)``.
+        bounded by ``tanh`` to ``±dynamic_gain_db``, added to the style's ``static`` ones
+        (bounded to ``±max_gain_db``); the log gain over the bins is the basis times them; the
+        input's magnitudes times that gain are scaled back to each input frame's energy. Both
+        are the identity while ``out_proj`` (and ``static_gain``) are zero. Shapes
+        ``(batch, ., frames)``; ``static`` ``(batch, bands, 1)``.
         """
         if self.config.output != "gain":
             return torch.clamp(x + g, min=0.0)
-        b = self._gain_bound
-        log_gain = torch.matmul(self.gain_basis, b * torch.tanh(g / b))   # (batch, bins, frames)
+        b = self._dynamic_bound
+        log_gain = torch.matmul(self.gain_basis, static + b * torch.tanh(g / b))  # (batch, bins, T)
         S = torch.expm1(x)
         return torch.log1p(match_frame_energy(S, S * torch.exp(log_gain)))
 
@@ -372,8 +386,8 @@ class TransformNet(nn.Module):
         else:
             hit = not isinstance(last, torch.Tensor) and last is not None and last == (style,)
         if not hit:
-            scale, shift = self._film(style, self._batch)
-            self._film_value = (scale.transpose(-1, -2), shift.transpose(-1, -2))
+            scale, shift, static = self._film(style, self._batch)
+            self._film_value = (scale.transpose(-1, -2), shift.transpose(-1, -2), static)
             self._film_key = style.clone() if isinstance(style, torch.Tensor) else (style,)
         return self._film_value
 
@@ -411,14 +425,14 @@ class TransformNet(nn.Module):
         if k == 0:
             return x.new_zeros(self._batch, self.config.bins, 0)
         self._fed += k
-        scale, shift = self._film_stream(style)
+        scale, shift, static = self._film_stream(style)
         g = self._trunk_stream(x.transpose(1, 2), scale, shift).transpose(1, 2)
         L = self.config.lookahead
         if L:
             full = torch.cat((self._delay, x), dim=-1)     # input frames aligned with g
             self._delay = full[..., k:]
             x = full[..., :k]
-        y = self._combine(x, g)
+        y = self._combine(x, g, static)
         if self._skip:
             drop = min(self._skip, k)
             self._skip -= drop

@@ -28,6 +28,7 @@ DEFAULTS = dict(
     content_weight=0.5, style_weight=1.0,
     hidden=TransformConfig.hidden, layers=TransformConfig.layers,
     net_kernel=TransformConfig.kernel_size, embed_dim=TransformConfig.embed_dim,
+    net="gain", bands=TransformConfig.bands, max_gain_db=30.0, dynamic_gain_db=6.0,
     lookahead=0, steps=2000, batch_size=16, chunk_frames=128, lr=2e-3, lr_final=0.1,
     seed=0, device="cpu", threads=None, val_every=100, val_chunks=16, checkpoint_every=100,
     log_every=25,
@@ -119,6 +120,11 @@ class TrainSettings:
         The loss weights, as in ``rtstyle transfer``.
     hidden, layers, net_kernel, embed_dim, lookahead
         The :class:`~rtstyle.config.TransformConfig` of the net.
+    net, bands, max_gain_db, dynamic_gain_db
+        What the net writes (``gain``: a smooth gain curve of ``bands`` mel bands on the input's
+        spectrum, the style's static curve bounded to ``±max_gain_db`` plus one that follows
+        the input, bounded to ``±dynamic_gain_db``; ``residual``: a log-magnitude correction;
+        :class:`~rtstyle.config.TransformConfig` ``output``).
     steps, batch_size, chunk_frames : int
         Adam steps; chunks per batch; frames per chunk that the loss sees (the net also sees
         its receptive field of real left context, and ``lookahead`` frames of right context).
@@ -154,6 +160,10 @@ class TrainSettings:
     net_kernel: int = DEFAULTS["net_kernel"]
     embed_dim: int = DEFAULTS["embed_dim"]
     lookahead: int = DEFAULTS["lookahead"]
+    net: str = DEFAULTS["net"]
+    bands: int = DEFAULTS["bands"]
+    max_gain_db: float = DEFAULTS["max_gain_db"]
+    dynamic_gain_db: float = DEFAULTS["dynamic_gain_db"]
     steps: int = DEFAULTS["steps"]
     batch_size: int = DEFAULTS["batch_size"]
     chunk_frames: int = DEFAULTS["chunk_frames"]
@@ -222,7 +232,9 @@ class TrainSettings:
         return TransformConfig(bins=self.stft_config().n_bins, hidden=self.hidden,
                                kernel_size=self.net_kernel, layers=self.layers,
                                n_styles=len(self.styles), embed_dim=self.embed_dim,
-                               lookahead=self.lookahead)
+                               lookahead=self.lookahead, output=self.net, bands=self.bands,
+                               sr=self.sr, max_gain_db=self.max_gain_db,
+                               dynamic_gain_db=self.dynamic_gain_db)
 
     # ------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
@@ -233,6 +245,7 @@ class TrainSettings:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainSettings":
         names = {f.name for f in dataclasses.fields(cls)}
+        d = {"net": "residual", **d}    # a checkpoint from before gain nets: a residual net
         return cls(**{k: val for k, val in d.items() if k in names})
 
     def differences(self, other: "TrainSettings") -> list[str]:
