@@ -16,6 +16,7 @@ A leaf module: every layer may import it, and it imports nothing of rtstyle but 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pathlib
 import re
@@ -29,7 +30,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .._validate import positive_int, valid_audio
+from .._validate import MAX_SR, MIN_SR, positive_int, valid_audio
 from ..errors import AudioFileError, ParameterError
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "atomic_output",
     "check_output_path",
     "remove_stale_temps",
+    "sf_path",
 ]
 
 #: The process umask, read once at import (os.umask can only be read by setting it, which is
@@ -286,16 +288,20 @@ class AudioWriter:
             self._ctx = None
             tmp = _create_in_place(self.path, overwrite=self._overwrite, protect=self._protect)
         try:
-            self._f = sf.SoundFile(tmp, "w", samplerate=self.sr, channels=self.channels,
+            self._f = sf.SoundFile(sf_path(tmp), "w", samplerate=self.sr, channels=self.channels,
                                    format=self._fmt, subtype=self._subtype)
         except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as err:
+            full = _disk_full(tmp)
             if self._ctx is not None:
                 self._ctx.__exit__(*sys.exc_info())
             else:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+            if full:
+                raise AudioFileError(f"{self._name}: {_NO_SPACE}") from None
             raise ParameterError(f"{self._name}: cannot write {self._fmt}/{self._subtype} with "
                                  f"{self.channels} channel(s) at sr={self.sr} ({_reason(err)})") from None
+        self._tmp = tmp
         return self
 
     def write(self, block: np.ndarray) -> None:
@@ -305,7 +311,7 @@ class AudioWriter:
         try:
             self._f.write(frames)
         except (sf.SoundFileError, RuntimeError, AssertionError) as err:
-            raise AudioFileError(f"{self._name}: write failed ({_reason(err)})") from None
+            raise _write_error(self._name, self._tmp, err) from None
         self.frames += frames.shape[0]
         if self._sync_every is not None and self.frames - self._synced >= self._sync_every:
             self.update_header()
@@ -319,9 +325,12 @@ class AudioWriter:
     def __exit__(self, *exc):
         try:
             self._f.close()
-        except Exception:                       # noqa: BLE001 - the original error matters more
+        except Exception as err:                # noqa: BLE001 - the original error matters more
             if exc[0] is None:
-                raise
+                failure = _write_error(self._name, self._tmp, err)
+                if self._ctx is not None:
+                    self._ctx.__exit__(type(failure), failure, None)
+                raise failure from None
         if self._ctx is None:
             return False
         return self._ctx.__exit__(*exc)
@@ -350,7 +359,7 @@ def _create_in_place(path, *, overwrite=False, protect=()) -> pathlib.Path:
     """
     target = check_output_path(path, overwrite=overwrite, protect=protect)
     try:
-        st = os.lstat(target)
+        st = os.stat(target)
     except FileNotFoundError:
         pass
     except OSError as err:
@@ -428,6 +437,7 @@ def load_audio(path, *, sr=None, mono=False, dtype=np.float32):
 
     with _open_for_reading(path, name) as f:
         sr_file, declared = f.samplerate, f.frames
+        _check_rate(name, sr_file)
         if declared == 0:
             raise AudioFileError(f"{name}: file is empty (no audio frames)")
         try:
@@ -476,9 +486,48 @@ def audio_info(path) -> AudioInfo:
     name = _check_input(path)
     with _open_for_reading(path, name) as f:
         info = AudioInfo(int(f.samplerate), int(f.channels), int(f.frames))
+    _check_rate(name, info.sr)
     if info.frames == 0:
         raise AudioFileError(f"{name}: file is empty (no audio frames)")
     return info
+
+
+def _check_rate(name: str, sr: int) -> None:
+    """Refuse a file whose header claims a rate outside MIN_SR..MAX_SR (a 2-kB WAV claiming
+    1 Hz would be resampled into gigabytes)."""
+    if not MIN_SR <= sr <= MAX_SR:
+        raise AudioFileError(f"{name}: its header claims a sample rate of {sr} Hz; rtstyle reads "
+                             f"{MIN_SR}..{MAX_SR} Hz")
+
+
+def sf_path(path):
+    """``path`` as soundfile should get it: bytes (as the OS has it) on POSIX, so that a file
+    name that is not valid UTF-8 (held by Python as surrogate escapes) still opens."""
+    name = os.fspath(path)
+    if os.name == "posix" and isinstance(name, str):
+        return os.fsencode(name)
+    return name
+
+
+#: How a full disk is reported (errno ENOSPC's words, lower-case).
+_NO_SPACE = "no space left on device"
+
+
+def _disk_full(path) -> bool:
+    """Whether the file system holding ``path`` has no block left for this user."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)) or ".")
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def _write_error(name: str, tmp, err: BaseException) -> AudioFileError:
+    """The one-line error of a failed audio write: a full disk said as such (libsndfile says
+    "System error" or writes short, which soundfile asserts)."""
+    if tmp is not None and _disk_full(tmp):
+        return AudioFileError(f"{name}: {_NO_SPACE}")
+    return AudioFileError(f"{name}: write failed ({_reason(err)})")
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -517,6 +566,9 @@ def _check_input(path) -> str:
     if stat.S_ISDIR(st.st_mode):
         raise AudioFileError(f"{name}: is a folder, not an audio file")
     regular = stat.S_ISREG(st.st_mode)
+    if not regular:     # a FIFO would block until a writer comes; a device never ends
+        raise AudioFileError(f"{name}: is not a regular file ({_file_kind(st.st_mode)}); "
+                             "rtstyle reads audio files")
     if regular and st.st_size == 0:
         raise AudioFileError(f"{name}: file is empty (no audio frames)")
     try:
@@ -531,10 +583,20 @@ def _check_input(path) -> str:
     return name
 
 
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
 @contextlib.contextmanager
 def _open_for_reading(path, name: str):
     try:
-        f = sf.SoundFile(os.fspath(path))
+        f = sf.SoundFile(sf_path(path))
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioFileError(f"{name}: not a readable audio file ({_reason(err)})") from None
     with f:
@@ -733,21 +795,23 @@ def save_audio(path, y, *, sr, subtype=None, format=None, overwrite=False, prote
 
     with atomic_output(path, overwrite=overwrite, protect=protect) as tmp:
         try:
-            f = sf.SoundFile(tmp, "w", samplerate=sr, channels=channels, format=fmt,
+            f = sf.SoundFile(sf_path(tmp), "w", samplerate=sr, channels=channels, format=fmt,
                              subtype=subtype)
         except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as err:
             reason = _reason(err)
+            if _disk_full(tmp):
+                raise AudioFileError(f"{name}: {_NO_SPACE}") from None
             what = (f"{name}: cannot write {fmt}/{subtype} with {channels} channel(s) "
                     f"at sr={sr} ({reason})")
             if reason.lower().startswith("system error"):
                 raise AudioFileError(what) from None
             raise ParameterError(what) from None
-        with f:
-            try:
-                f.write(frames)
-            except (sf.SoundFileError, RuntimeError, AssertionError) as err:
+        try:
+            with f:
                 # soundfile asserts that every frame was written: a full disk shows as that
-                raise AudioFileError(f"{name}: write failed ({_reason(err)})") from None
+                f.write(frames)
+        except (sf.SoundFileError, RuntimeError, AssertionError) as err:
+            raise _write_error(name, tmp, err) from None
     return pathlib.Path(path)
 
 
@@ -834,10 +898,19 @@ def check_output_path(path, *, overwrite=False, protect=()) -> pathlib.Path:
     for other in protect:
         if _same_path(target, pathlib.Path(_path_name(other))):
             raise AudioFileError(f"{name}: is an input file; refusing to overwrite it")
-    if target.is_dir():
+    try:
+        st = os.stat(target)                # follows links: what a write would replace
+    except FileNotFoundError:
+        st = None                           # nothing there (or a dangling link)
+    except OSError as err:                  # a symlink loop (ELOOP), a folder we cannot search
+        raise AudioFileError(f"{name}: cannot be checked ({err.strerror or err})") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
         raise AudioFileError(f"{name}: is a folder")
     if os.path.lexists(target) and not overwrite:
         raise AudioFileError(f"{name}: exists (use --overwrite to replace it)")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise AudioFileError(f"{name}: is {_file_kind(st.st_mode)}, not a regular file; "
+                             "refusing to replace it")
     folder = target.parent
     if not folder.is_dir():
         raise AudioFileError(f"{name}: folder {str(folder)!r} does not exist")
@@ -850,8 +923,8 @@ def _same_path(a: pathlib.Path, b: pathlib.Path) -> bool:
     try:
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
-        return a.resolve() == b.resolve()
-    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, RuntimeError, ValueError):     # RuntimeError: a symlink loop (pathlib)
         return os.path.abspath(a) == os.path.abspath(b)
 
 
@@ -896,7 +969,14 @@ def atomic_output(path, *, overwrite=False, protect=()):
     target = check_output_path(path, overwrite=overwrite, protect=protect)
     tmp = _create_temp(target)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except AudioFileError:
+            raise
+        except OSError as err:          # the writer's own error: a full disk, an I/O error
+            if err.errno == errno.ENOSPC or _disk_full(tmp):
+                raise AudioFileError(f"{target}: {_NO_SPACE}") from None
+            raise AudioFileError(f"{target}: cannot write ({err.strerror or err})") from None
         _fsync(tmp)
         check_output_path(path, overwrite=overwrite, protect=protect)
         with contextlib.suppress(OSError):
@@ -954,6 +1034,8 @@ def _create_temp(target: pathlib.Path) -> pathlib.Path:
         except FileExistsError:
             continue
         except OSError as err:
+            if err.errno == errno.ENOSPC:
+                raise AudioFileError(f"{target}: {_NO_SPACE}") from None
             raise AudioFileError(
                 f"{target}: cannot create a file in {str(target.parent)!r} "
                 f"({err.strerror or err})"
