@@ -38,10 +38,12 @@ import json
 import numbers
 import os
 import pathlib
+import stat
 import sys
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ._validate import LIMITS, MAX_SR, MIN_SR
 from .config import (LIMITER_LOOKAHEAD_MS, EncoderConfig, FeatureConfig, StftConfig,
                      TransformConfig)
 from .errors import ModelError, ParameterError
@@ -72,6 +74,14 @@ ENV_VAR = "RTSTYLE_MODELS"
 
 _WEIGHTS = ".safetensors"
 _CARD = ".json"
+#: A model card larger than this is refused unread (the bundled ones are ~20 kB).
+MAX_CARD_BYTES = 4 << 20
+#: Equal to ``rtstyle.dsp.phase_stream.PHASE_INITS`` and ``MAX_LOOKAHEAD`` (a test checks);
+#: repeated so that listing models imports no numba.
+_PHASE_INITS = ("input", "rtpghi", "random")
+_MAX_LOOKAHEAD = 3
+#: The most streaming state (cached frames x hidden channels) a card may ask for.
+_MAX_STATE = 1 << 24
 # Not allowed in model or style names: path separators, the MODEL:STYLE separator, the
 # --style list separator.
 _BAD_NAME_CHARS = set("/\\:,")
@@ -163,16 +173,61 @@ def _check_card(card, where: str) -> _Card:
         arch = TransformConfig.from_dict(card["architecture"])
     except (ParameterError, TypeError) as err:
         fail(_one_line(err))
+    # Sizes drive allocations (a 1-kB card asked for 12 TB): bound them before anything is built.
+    sizes = [("stft.n_fft", stft.n_fft, "n_fft"), ("stft.hop_length", stft.hop_length, "hop_length"),
+             ("architecture.hidden", arch.hidden, "hidden"),
+             ("architecture.layers", arch.layers, "layers"),
+             ("architecture.kernel_size", arch.kernel_size, "kernel_size"),
+             ("architecture.embed_dim", arch.embed_dim, "embed_dim"),
+             ("architecture.n_styles", arch.n_styles, "n_styles"),
+             ("architecture.lookahead", arch.lookahead, "lookahead")]
+    if arch.output == "gain":
+        sizes.append(("architecture.bands", arch.bands, "bands"))
+    for label, value, key in sizes:
+        lo, hi = LIMITS[key]
+        if not lo <= value <= hi:
+            fail(f"{label}={value} is out of bounds ({lo}..{hi})")
+    lo, hi = LIMITS["dilation"]
+    for d in arch.layer_dilations:          # layers is bounded above: a short loop
+        if not lo <= d <= hi:
+            fail(f"architecture: a dilation of {d} is out of bounds ({lo}..{hi})")
+    if arch.context * arch.hidden > _MAX_STATE:
+        fail(f"architecture: a receptive field of {arch.context} frames of {arch.hidden} "
+             f"channels is more streaming state than rtstyle keeps ({_MAX_STATE} values)")
+    if not MIN_SR <= stft.sr <= MAX_SR:
+        fail(f"sr={stft.sr} is out of bounds ({MIN_SR}..{MAX_SR} Hz)")
     if arch.bins != stft.n_bins:
         fail(f"architecture.bins={arch.bins} does not match 1 + n_fft // 2 = {stft.n_bins} "
              f"(n_fft={stft.n_fft})")
     if arch.n_styles != len(names):
         fail(f"architecture.n_styles={arch.n_styles} but the card names {len(names)} style(s)")
     defaults = {**STREAMING_DEFAULTS, **card["defaults"]}
-    la = defaults["lookahead"]
-    if isinstance(la, bool) or not isinstance(la, int) or la < 0:
-        fail(f"defaults.lookahead={la!r} must be a non-negative integer")
+    problem = _check_defaults(defaults)
+    if problem:
+        fail(problem)
     return _Card(stft, arch, names, defaults)
+
+
+def _check_defaults(d: dict) -> str | None:
+    """Why a card's streaming ``defaults`` are invalid, or None (unknown keys are kept)."""
+    def integer(x):
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    la = d["lookahead"]
+    if not integer(la) or not 0 <= la <= _MAX_LOOKAHEAD:
+        return f"defaults.lookahead={la!r} must be an integer in 0..{_MAX_LOOKAHEAD}"
+    if d["phase_init"] not in _PHASE_INITS:
+        return (f"defaults.phase_init={d['phase_init']!r} must be one of "
+                f"{', '.join(_PHASE_INITS)}")
+    iters = d.get("phase_iters")
+    lo, hi = LIMITS["phase_iters"]
+    if iters is not None and (not integer(iters) or not lo <= iters <= hi):
+        return f"defaults.phase_iters={iters!r} must be an integer in {lo}..{hi} or null"
+    m = d.get("momentum")
+    if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float))
+                          or not 0 <= m < 1):
+        return f"defaults.momentum={m!r} must be a number in [0, 1) or null"
+    return None
 
 
 def _latency_samples(info: _Card) -> int:
@@ -185,14 +240,30 @@ def _latency_samples(info: _Card) -> int:
 
 def _read_card(path: pathlib.Path):
     try:
-        text = path.read_bytes().decode("utf-8")
-        return json.loads(text)
+        # O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(st.st_mode):
+                raise ModelError(f"{path}: is not a regular file; expected a model card (.json)")
+            if st.st_size > MAX_CARD_BYTES:
+                raise ModelError(f"{path}: {st.st_size} bytes, more than a model card holds "
+                                 f"(at most {MAX_CARD_BYTES})")
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                data = fh.read(MAX_CARD_BYTES + 1)
+        finally:
+            os.close(fd)
+        return json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ModelError(f"{path}: is a folder, expected a model card (.json)") from None
     except OSError as err:
         raise ModelError(f"{path}: cannot read ({err.strerror or err})") from None
+    except RecursionError:
+        raise ModelError(f"{path}: not a valid JSON model card (nested too deeply)") from None
     except (UnicodeDecodeError, ValueError) as err:
         raise ModelError(f"{path}: not a valid JSON model card ({_one_line(err)})") from None
 
@@ -245,9 +316,13 @@ def _user_dir(models_dir) -> pathlib.Path | None:
     else:
         folder = user_models_dir()
         return folder if folder.is_dir() else None
-    if not folder.exists():
-        raise ModelError(f"{source} {folder}: does not exist")
-    if not folder.is_dir():
+    try:
+        st = os.stat(folder)
+    except FileNotFoundError:
+        raise ModelError(f"{source} {folder}: does not exist") from None
+    except OSError as err:
+        raise ModelError(f"{source} {folder}: cannot be read ({err.strerror or err})") from None
+    if not stat.S_ISDIR(st.st_mode):
         raise ModelError(f"{source} {folder}: is not a folder")
     return folder
 
@@ -287,11 +362,25 @@ def _files(base: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     return base.with_name(base.name + _WEIGHTS), base.with_name(base.name + _CARD)
 
 
+def _present(path: pathlib.Path) -> bool:
+    """Whether ``path`` exists; a folder that cannot be searched (EACCES), a symlink loop or
+    a name that is too long is a one-line ModelError, not a traceback."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as err:
+        raise ModelError(f"{path}: cannot be read ({err.strerror or err})") from None
+    except ValueError:                  # an embedded NUL
+        return False
+    return True
+
+
 def _exists(base: pathlib.Path) -> bool:
     if not base.name or base.name in (".", ".."):
         return False
     w, c = _files(base)
-    return w.exists() or c.exists()
+    return _present(w) or _present(c)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -307,10 +396,10 @@ def _entries(stem: str, folder: pathlib.Path, bundled: bool, shadowed: bool) -> 
         if shadowed:
             raise ModelError(f"{card_path}: hidden by the bundled model of the same name; "
                              "load it by path")
-        if not card_path.exists():
+        if not _present(card_path):
             raise ModelError(f"{weights}: has no model card {card_path.name}")
         info = _check_card(_read_card(card_path), str(card_path))
-        if not weights.exists():
+        if not _present(weights):
             raise ModelError(f"{card_path}: its weights {weights.name} are missing")
     except ModelError as err:
         return [{**base, "error": str(err)}]
@@ -520,6 +609,62 @@ def _check_tensors(tensors: dict, expected: dict, weights, card_path) -> None:
             raise ModelError(f"{weights}: tensor '{key}' holds NaN or Inf values")
 
 
+def _check_header(weights: pathlib.Path, expected: dict, card_path: pathlib.Path) -> None:
+    """Check the tensors' names, shapes and dtypes from the safetensors header, reading no
+    tensor data (so a card that disagrees with its weights costs nothing)."""
+    import safetensors
+
+    name = path_name(weights)
+    try:
+        st = os.stat(weights)
+    except FileNotFoundError:
+        raise ModelError(f"{name}: no such file") from None
+    except OSError as err:
+        raise ModelError(f"{name}: cannot read ({err.strerror or err})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelError(f"{name}: is not a regular file; expected a .safetensors file")
+    from .nn._weights import sniff_pickle
+
+    try:
+        kind = sniff_pickle(name)
+        if kind is not None:
+            raise ModelError(f"{name}: is {kind}, not safetensors; refusing to unpickle it")
+        with safetensors.safe_open(name, framework="pt", device="cpu") as fh:
+            shapes = {k: (tuple(fh.get_slice(k).get_shape()), str(fh.get_slice(k).get_dtype()))
+                      for k in fh.keys()}
+    except ModelError:
+        raise
+    except OSError as exc:
+        raise ModelError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    except Exception as exc:           # safetensors' own SafetensorError (and others)
+        raise ModelError(f"{name}: not a valid safetensors file ({_one_line(exc)})") from None
+    missing = [k for k in expected if k not in shapes]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ModelError(f"{name}: missing tensor '{missing[0]}'{more} for the architecture "
+                         f"in {card_path.name}")
+    for key, shape in expected.items():
+        got, dtype = shapes[key]
+        if got != shape:
+            raise ModelError(f"{name}: tensor '{key}' has shape {got}, expected {shape} by the "
+                             f"architecture in {card_path.name}")
+        if dtype not in ("F16", "BF16", "F32", "F64"):
+            raise ModelError(f"{name}: tensor '{key}' has dtype {dtype}, expected floating "
+                             "point")
+
+
+def _expected_shapes(arch: TransformConfig) -> dict:
+    """The parameter shapes of a TransformNet of ``arch``, built on torch's 'meta' device (no
+    memory is allocated for them)."""
+    import torch
+
+    from .nn.transform import TransformNet
+
+    with torch.device("meta"):
+        net = TransformNet(arch)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
 def load_model(name_or_path, *, device="cpu", models_dir=None) -> Model:
     """Find, check and load a model.
 
@@ -555,7 +700,7 @@ def load_model(name_or_path, *, device="cpu", models_dir=None) -> Model:
     """
     base, bundled = _locate(name_or_path, models_dir)
     weights, card_path = _files(base)
-    if not card_path.exists():
+    if not _present(card_path):
         raise ModelError(f"{weights}: has no model card {card_path.name} next to it")
     card = _read_card(card_path)
     info = _check_card(card, str(card_path))
@@ -566,6 +711,10 @@ def load_model(name_or_path, *, device="cpu", models_dir=None) -> Model:
     from .nn.device import resolve_device
     from .nn.transform import TransformNet
 
+    if os.path.splitext(path_name(weights))[1].lower() == _WEIGHTS:
+        # the card's sizes against the weights' shapes, before a byte of either is allocated
+        expected = _expected_shapes(info.arch)
+        _check_header(weights, expected, card_path)
     tensors = read_safetensors(weights, what="rtstyle model weights",
                                hint="models are NAME.safetensors + NAME.json (save_model)")
     net = TransformNet(info.arch)
@@ -581,7 +730,7 @@ def load_model(name_or_path, *, device="cpu", models_dir=None) -> Model:
                  bundled=bundled)
 
 
-def resolve_style(spec, *, device="cpu", models_dir=None) -> tuple[Model, int]:
+def resolve_style(spec, *, device="cpu", models_dir=None, cache=None) -> tuple[Model, int]:
     """Load the model of a style spec and find the style in it.
 
     Parameters
@@ -590,6 +739,9 @@ def resolve_style(spec, *, device="cpu", models_dir=None) -> tuple[Model, int]:
         ``MODEL`` (its first style) or ``MODEL:STYLE``; ``MODEL`` as for :func:`load_model`.
     device, models_dir
         As for :func:`load_model`.
+    cache : dict, optional
+        Models already loaded, by resolved weights path (filled here): a style list that names
+        one model many times loads its file once. The caller owns it (one render, one stream).
 
     Returns
     -------
@@ -603,7 +755,14 @@ def resolve_style(spec, *, device="cpu", models_dir=None) -> tuple[Model, int]:
         As :func:`load_model`; or the model has no such style (the message lists its styles).
     """
     model_spec, style = _split_style(spec)
-    model = load_model(model_spec, device=device, models_dir=models_dir)
+    if cache is None:
+        model = load_model(model_spec, device=device, models_dir=models_dir)
+    else:
+        base, _ = _locate(model_spec, models_dir)
+        key = (os.path.realpath(_files(base)[0]), str(device))
+        model = cache.get(key)
+        if model is None:
+            model = cache[key] = load_model(model_spec, device=device, models_dir=models_dir)
     return model, (0 if style is None else model.style_index(style))
 
 
