@@ -13,6 +13,7 @@ anything imports ``rtstyle.render``), so the engine and the metrics are imported
 
 from __future__ import annotations
 
+import bisect
 import collections
 import time
 
@@ -57,6 +58,50 @@ def style_list(style=None, *, models_dir=None) -> list[str]:
     if not items or any(s == "" for s in items):
         raise ParameterError(f"style={style!r}: an empty name in the style list")
     return items
+
+
+def _load_styles(items, *, device="cpu", models_dir=None, n_fft=None, hop_length=None) -> list:
+    """Style names → ``[(Model, index)]`` ('identity' and Model entries kept as they are), each
+    model file loaded once however often the list names it, and every model checked to run on
+    the first one's STFT (a stream runs one) and to be causal, the messages naming the styles
+    by name (the Streamer would name the loaded objects)."""
+    from .models import Model, resolve_style
+
+    cache, out, first = {}, [], None
+    for item in items:
+        if isinstance(item, str) and item != "identity":
+            model, index = resolve_style(item, device=device, models_dir=models_dir, cache=cache)
+            out.append((model, index))
+        else:
+            out.append(item)
+            model = item if isinstance(item, Model) else None
+        if model is None:
+            continue
+        stft = (model.sr, model.n_fft, model.hop_length)
+        for flag, asked, own in (("n_fft", n_fft, model.n_fft),
+                                 ("hop_length", hop_length, model.hop_length)):
+            if asked is not None and asked != own:
+                raise ParameterError(f"style {_label(item)!r} was trained with {flag}={own}; "
+                                     f"{flag}={asked} cannot run it (leave {flag} unset)")
+        if model.net.latency:
+            raise ParameterError(
+                f"style {_label(item)!r}: nets with look-ahead ({model.net.latency} frames) are "
+                "not supported by the Streamer yet; train a causal net (lookahead 0)")
+        if first is None:
+            first = (item, stft)
+        elif stft != first[1]:
+            raise ParameterError(
+                f"style {_label(item)!r} was trained at sr={stft[0]}, n_fft={stft[1]}, "
+                f"hop_length={stft[2]}, but {_label(first[0])!r} at sr={first[1][0]}, "
+                f"n_fft={first[1][1]}, hop_length={first[1][2]}; one stream runs one STFT "
+                "(list styles of the same settings)")
+    return out
+
+
+def _label(item) -> str:
+    """A style list entry as its user wrote it (a name), never a Python object's repr."""
+    name = getattr(item, "name", None)
+    return item if isinstance(item, str) else name if isinstance(name, str) else str(item)
 
 
 def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
@@ -124,8 +169,8 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
     >>> out.shape, info["latency_samples"]
     ((22050,), 1057)
     """
-    y = v.valid_audio(y)
-    sr = v.positive_int(sr, "sr")
+    y = v.channel_first(v.valid_audio(y))
+    sr = v.sample_rate(sr, "sr")
     channels = 1 if y.ndim == 1 else y.shape[0]
     session = RenderSession(sr=sr, channels=channels, style=style, block_size=block_size,
                             n_fft=n_fft, hop_length=hop_length, lookahead=lookahead,
@@ -168,14 +213,22 @@ class RenderSession:
         from .stream.analysis import StreamingSTFT
         from .stream.streamer import resolve_styles
 
-        self.sr = v.positive_int(sr, "sr")
-        self.sr_out = self.sr if sr_out is None else v.positive_int(sr_out, "sr_out")
-        self.block_size = v.positive_int(block_size, "block_size")
+        self.sr = v.sample_rate(sr, "sr")
+        self.sr_out = self.sr if sr_out is None else v.sample_rate(sr_out, "sr_out")
+        self.block_size = v.bounded_int(block_size, "block_size")
+        channels = v.bounded_int(channels, "channels")
+        for name, value in (("n_fft", n_fft), ("hop_length", hop_length),
+                            ("phase_iters", phase_iters)):
+            if value is not None:            # bounded before the engine allocates by them
+                v.bounded_int(value, name)
         if not isinstance(keep_latency, bool):
             raise ParameterError(f"keep_latency={keep_latency!r} must be True or False")
         self.keep_latency = keep_latency
         self.resample_quality = q = _quality(resample_quality, "resample_quality")
-        styles = resolve_styles(style_list(style, models_dir=models_dir), models_dir=models_dir)
+        styles = resolve_styles(_load_styles(style_list(style, models_dir=models_dir),
+                                             device=device, models_dir=models_dir, n_fft=n_fft,
+                                             hop_length=hop_length),
+                                models_dir=models_dir)
         self.model_sr = next((m.sr for m, _ in styles if m is not None), self.sr)
         self.channels = channels
         self.streamer = st = Streamer(
@@ -197,7 +250,8 @@ class RenderSession:
         self._m_in = 0                    # samples fed to the engine (model rate)
         self._m_out = 0                   # engine samples out
         self._skip = 0 if keep_latency else st.latency
-        self._events: list[tuple[int, str, object]] = []
+        self._events: list[tuple[int, str, object]] = []   # sorted by sample (stable)
+        self._next_event = 0              # index of the first event not applied yet
         self._peak = 0.0
         self._out_frames = 0
 
@@ -205,8 +259,11 @@ class RenderSession:
     def schedule(self, sample: int, name: str, value) -> None:
         """A control change at input sample ``sample`` (file rate), e.g. from a MIDI file."""
         at = int(round(sample * self.model_sr / self.sr))
-        self._events.append((at, name, value))
-        self._events.sort(key=lambda e: e[0])
+        if not self._events or self._events[-1][0] <= at:     # in order: the usual case, O(1)
+            self._events.append((at, name, value))
+        else:                             # after every pending event of the same sample
+            bisect.insort_right(self._events, (at, name, value), lo=self._next_event,
+                                key=lambda e: e[0])
 
     # ------------------------------------------------------------------ audio
     def process(self, x: np.ndarray) -> np.ndarray:
@@ -239,13 +296,15 @@ class RenderSession:
 
     def _engine(self, x: np.ndarray, last: bool = False) -> np.ndarray:
         st, parts, pos = self.streamer, [], 0
+        events = self._events
         while pos < x.shape[1]:
-            while self._events and self._events[0][0] <= self._m_in:
-                _, name, value = self._events.pop(0)
+            while self._next_event < len(events) and events[self._next_event][0] <= self._m_in:
+                _, name, value = events[self._next_event]
+                self._next_event += 1
                 st.set(name, value)
             end = min(pos + self.block_size, x.shape[1])
-            if self._events:
-                end = min(end, pos + max(1, self._events[0][0] - self._m_in))
+            if self._next_event < len(events):
+                end = min(end, pos + max(1, events[self._next_event][0] - self._m_in))
             parts.append(st.feed(x[:, pos:end]))
             self._m_in += end - pos
             pos = end
@@ -343,13 +402,13 @@ def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, su
     """
     import soundfile as sf
 
-    from .io.files import AudioWriter, format_and_subtype, read_blocks
+    from .io.files import AudioWriter, format_and_subtype, read_blocks, sf_path
 
     t0 = time.perf_counter()
     info_in, blocks = read_blocks(path_in, blocksize=read_block)
     fmt, _ = format_and_subtype(str(path_out), format, None)
     if subtype is None:
-        src = sf.info(str(path_in))
+        src = sf.info(sf_path(path_in))
         if src.format == fmt and sf.check_format(fmt, src.subtype):
             subtype = src.subtype                 # keep the input's sample format
     session = RenderSession(sr=info_in.sr, channels=info_in.channels, sr_out=sr_out, **kw)

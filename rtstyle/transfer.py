@@ -188,11 +188,20 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
     from .nn.losses import StyleContentLoss
 
     t_start = time.perf_counter()
-    content = v.valid_audio(content, name="content")
-    style = v.valid_audio(style, name="style")
-    sr = v.positive_int(sr, "sr")
-    style_sr = sr if style_sr is None else v.positive_int(style_sr, "style_sr")
-    stft_cfg = StftConfig(sr=v.positive_int(processing_sr, "processing_sr"), n_fft=n_fft,
+    content = v.channel_first(v.valid_audio(content, name="content"), "content")
+    style = v.channel_first(v.valid_audio(style, name="style"), "style")
+    sr = v.sample_rate(sr, "sr")
+    style_sr = sr if style_sr is None else v.sample_rate(style_sr, "style_sr")
+    # sizes bounded before anything is allocated by them (n_fft 2^30 asked for 8 GiB)
+    v.bounded_int(n_fft, "n_fft")
+    if hop_length is not None:
+        v.bounded_int(hop_length, "hop_length")
+    v.bounded_int(filters, "filters")
+    v.bounded_int(kernel_size, "kernel_size")
+    v.bounded_int(n_mels, "n_mels")
+    v.bounded_int(n_mfcc, "n_mfcc")
+    v.bounded_int(pool_width, "pool_width")
+    stft_cfg = StftConfig(sr=v.sample_rate(processing_sr, "processing_sr"), n_fft=n_fft,
                           hop_length=hop_length)
     feat_cfg = FeatureConfig(kind=features, n_mels=n_mels, n_mfcc=n_mfcc)
     enc_cfg = EncoderConfig(n_filters=filters, kernel_size=kernel_size, activation=activation,
@@ -202,6 +211,18 @@ def transfer(content: np.ndarray, style: np.ndarray, *, sr: int, style_sr: int |
     v.one_of(content_loss, CONTENT_LOSSES, "content_loss")
     if content_loss == "perceptual" and perceptual_weights is None:
         raise ParameterError("content_loss='perceptual' needs perceptual_weights (a VGGish .safetensors file)")
+    if perceptual_weights is not None:    # refused now, not after the analysis
+        import os
+
+        from .errors import ModelError
+        from .nn._weights import PICKLE_SUFFIXES, path_name
+
+        pw = path_name(perceptual_weights)
+        if os.path.splitext(pw)[1].lower() in PICKLE_SUFFIXES:
+            raise ModelError(f"{pw}: refusing to load a '{os.path.splitext(pw)[1]}' (pickle) "
+                             "file; VGGish weights must be safetensors (tools/convert_vggish.py)")
+        if not os.path.isfile(pw):
+            raise ModelError(f"{pw}: no such file (VGGish weights, .safetensors)")
     v.one_of(optimizer, OPTIMIZERS, "optimizer")
     iterations = v.nonnegative_int(iterations, "iterations")
     lr = 0.05 if lr is None else v.positive_float(lr, "lr")
