@@ -126,7 +126,7 @@ def _run_transfer(args) -> int:
 
     inputs = [args.content, args.style]
     outputs = [o for o in (args.output, args.plot, args.log_json) if o]
-    if len({str(pathlib.Path(o).resolve()) for o in outputs}) != len(outputs):
+    if len({_real(o) for o in outputs}) != len(outputs):
         raise ParameterError("--output, --plot and --log-json must be different files")
     if args.plot and pathlib.Path(args.plot).suffix.lower().lstrip(".") not in PLOT_FORMATS:
         raise ParameterError(f"--plot {args.plot}: the extension must be one of {', '.join(PLOT_FORMATS)}")
@@ -330,8 +330,7 @@ def _run_render(args) -> int:
     from .render import render_file, style_list
 
     jobs, single = _render_jobs(args)
-    outs = [str(o.resolve()) for _, o in jobs] + ([str(pathlib.Path(args.report).resolve())]
-                                                  if args.report else [])
+    outs = [_real(o) for _, o in jobs] + ([_real(args.report)] if args.report else [])
     if len(set(outs)) != len(outs):
         raise ParameterError("two outputs would share a name (--output, --report, or inputs "
                              "with the same name)")
@@ -343,9 +342,14 @@ def _run_render(args) -> int:
     if args.report:
         check_output_path(args.report, overwrite=args.overwrite, protect=protect)
     styles = style_list(args.style, models_dir=args.models_dir)
+    _warn_no_effect(styles, morph=args.morph, strength=args.strength)
     events_of = None
     if args.midi:
         from .control import Mapping, midi_file_events
+
+        _regular_input(args.midi, "--midi")
+        if args.midi_map:
+            _regular_input(args.midi_map, "--midi-map")
 
         mapping = Mapping.load(args.midi_map) if args.midi_map else Mapping()
 
@@ -403,6 +407,44 @@ def _run_render(args) -> int:
 
 def _one_line(err) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _real(path) -> str:
+    """``path`` made absolute with its links resolved as far as they go, to compare outputs
+    (``os.path.realpath``: a symlink loop is left as it is, where pathlib's resolve() raised
+    RuntimeError)."""
+    import os
+
+    return os.path.realpath(os.fspath(path))
+
+
+def _regular_input(path, flag: str) -> None:
+    """Refuse an input that is not a regular file (a FIFO blocks until a writer comes, a device
+    never ends); a missing file is left to its reader, which says so."""
+    import os
+    import stat
+
+    from .errors import ParameterError
+
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as err:
+        raise ParameterError(f"{flag} {path}: cannot read ({err.strerror or err})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ParameterError(f"{flag} {path}: is not a regular file")
+
+
+def _warn_no_effect(styles, *, morph, strength) -> None:
+    """One warning line for a setting that can do nothing with this style list."""
+    styles = list(styles or [])
+    if morph and len(styles) < 2:
+        log.warning("warning: --morph %g has no effect: it blends toward the next style of the "
+                    "list, and the list has one (%s)", morph, styles[0] if styles else "identity")
+    if strength is not None and strength != 1 and styles and all(s == "identity" for s in styles):
+        log.warning("warning: --strength %g has no effect with the style 'identity' (it blends "
+                    "the input toward a style)", strength)
 
 
 class _progress_bars:
@@ -820,7 +862,7 @@ def _run_live(args) -> int:
 
     outs = [o for o in (args.record, args.record_dry, args.report, args.save_preset,
                         args.save_midi_map) if o]
-    if len({str(pathlib.Path(o).resolve()) for o in outs}) != len(outs):
+    if len({_real(o) for o in outs}) != len(outs):
         raise ParameterError("--record, --record-dry, --report, --save-preset and "
                              "--save-midi-map must be different files")
     for o in (args.report, args.save_preset, args.save_midi_map):
@@ -828,6 +870,10 @@ def _run_live(args) -> int:
             check_output_path(o, overwrite=args.overwrite)
     if args.duration is not None and not args.duration > 0:
         raise ParameterError(f"--duration {args.duration}: must be a positive number of seconds")
+    if args.preset:
+        _regular_input(args.preset, "--preset")
+    if isinstance(getattr(args, "midi_map", None), str):
+        _regular_input(args.midi_map, "--midi-map")
     settings = load_preset(args.preset) if args.preset else {}
     if hasattr(args, "midi") and hasattr(args, "midi_virtual"):
         raise ParameterError("--midi opens a port, --midi-virtual creates one: give one of them")
@@ -850,6 +896,9 @@ def _run_live(args) -> int:
         from .render import style_list
 
         settings["style"] = style_list(settings["style"])
+    if settings.get("style") is not None:
+        _warn_no_effect(settings["style"], morph=settings.get("morph"),
+                        strength=settings.get("strength"))
     quiet = args.quiet
     session = LiveSession(settings, input=args.input, output=args.output,
                           input_channel=args.input_channel, output_channels=args.output_channels,
@@ -1200,14 +1249,73 @@ def _say(line: str) -> None:
         pass
 
 
+#: Flags (argparse dests) that size an allocation or a loop, and the bounds they are held to
+#: (``rtstyle._validate.LIMITS``; rates ``MIN_SR..MAX_SR``), checked before any command runs.
+_SIZE_FLAGS = ("n_fft", "hop_length", "block_size", "phase_iters", "lookahead", "filters",
+               "n_mels", "n_mfcc", "kernel_size", "pool_width", "hidden", "layers", "bands",
+               "steps", "iterations", "batch_size", "chunk_frames", "val_chunks", "threads",
+               "input_channel", "output_channels")
+#: Float flags with bounds: (lowest, highest).
+_FLOAT_FLAGS = {"crossfade": (0.0, 60000.0), "margin": (0.0, 10000.0),
+                "duration": (0.0, 1e7), "interval": (0.0, 3600.0)}
+
+
+def _check_sizes(parser, args) -> None:
+    """Every size flag within its bounds (one line, exit 2, as argparse's own errors)."""
+    import math
+
+    from ._validate import LIMITS, MAX_SR, MIN_SR
+
+    prog = f"{parser.prog} {args.command}"
+
+    def error(message):
+        parser.exit(2, f"{prog}: error: {message} (see '{prog} --help')\n")
+
+    checks = [(dest, LIMITS[dest]) for dest in _SIZE_FLAGS] + [("sr", (MIN_SR, MAX_SR))]
+    for dest, (lo, hi) in checks:
+        value = getattr(args, dest, None)
+        if isinstance(value, int) and not isinstance(value, bool) and not lo <= value <= hi:
+            unit = " Hz" if dest == "sr" else ""
+            error(f"argument --{dest.replace('_', '-')}: {dest}={value} is out of bounds "
+                  f"({lo}..{hi}{unit})")
+    for dest, (lo, hi) in _FLOAT_FLAGS.items():
+        value = getattr(args, dest, None)
+        if isinstance(value, float) and not (math.isfinite(value) and lo <= value <= hi):
+            error(f"argument --{dest.replace('_', '-')}: {dest}={value:g} is out of bounds "
+                  f"({lo:g}..{hi:g})")
+
+
+def _safe_streams() -> None:
+    """Print file names that are not valid in the terminal's encoding (a non-UTF-8 name, held
+    as surrogate escapes) escaped, instead of failing with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict":
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (AttributeError, ValueError, OSError):
+                pass
+
+
+def _os_error_line(err: OSError) -> str:
+    """One line for an OSError that no rtstyle check turned into its own error."""
+    what = err.strerror or str(err) or type(err).__name__
+    name = err.filename
+    if name is not None:
+        name = name if isinstance(name, str) else repr(name)
+        return f"{name}: {what[:1].lower()}{what[1:]}"
+    return " ".join(what.split())
+
+
 def main(argv=None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted, 128 + n on
     signal n: SIGTERM 143, SIGHUP 129)."""
+    _safe_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    _check_sizes(parser, args)
     _setup_logging(args)
     from .errors import RtStyleError
 
@@ -1227,10 +1335,19 @@ def main(argv=None) -> int:
                 return 128 + stop.signum
             _say("rtstyle: interrupted; no partial output was written")
             return 130
-        except OSError:
+        except OSError as err:
             if stop.signum is not None:        # e.g. printing to the terminal SIGHUP closed
                 return 128 + stop.signum
-            raise
+            # an OS failure no check foresaw (a full disk, a folder we may not read): one line
+            _say(f"rtstyle: error: {_os_error_line(err)}")
+            return 2
+        except RecursionError:
+            _say("rtstyle: error: an input is nested too deeply to read (RecursionError)")
+            return 2
+        except MemoryError:
+            _say("rtstyle: error: out of memory (an input or a setting asks for more than this "
+                 "machine has)")
+            return 2
         if stop.signum is not None:            # a command that stops on it (live) and kept
             _say(f"rtstyle: stopped by {_signal_name(stop.signum)}")     # its outputs
             return 128 + stop.signum
