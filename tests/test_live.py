@@ -614,7 +614,14 @@ def _attempt(server, tmp_path, clip):
 
 def test_live_round_trip_equals_render(jack_server, tmp_path):
     """≥ 20 s of a speech-like clip through ``rtstyle live --style identity``, recorded by a
-    second JACK client: latency, content, recordings kept on Ctrl-C, the report's keys."""
+    second JACK client: latency, content, recordings kept on Ctrl-C, the report's keys.
+
+    Needs: jackd (the dummy driver at 22050/256), and about one CPU core free for 25 s. On a
+    loaded machine JACK may miss deadlines (xruns) and the engine may drop a block: the run is
+    then retried once (DESIGN.md, test rig); if the retry is not clean either, the content
+    checks hold for 90% of the clip (in 2048-sample pieces) instead of all of it, and every
+    failure message says how many xruns and dropouts the runs had. A clean run is held to the
+    exact checks."""
     import soundfile as sf
 
     import rtstyle
@@ -622,49 +629,62 @@ def test_live_round_trip_equals_render(jack_server, tmp_path):
     from rtstyle.live import REPORT_KEYS
 
     clip = np.concatenate([np.zeros(1000, np.float32), speechlike(SR, duration=20.5, seed=6)])
+    history = []
     for attempt in (1, 2):                      # DESIGN: a run may be retried once
         d = tmp_path / f"run{attempt}"
         d.mkdir()
         run, recording, report, measured, rig_xruns = _attempt(jack_server, d, clip)
         clean = report["xruns"] == 0 and report["dropouts"] == 0 and rig_xruns == 0
+        history.append(f"run {attempt}: {report['xruns']} xruns, {report['dropouts']} dropouts "
+                       f"(engine), {rig_xruns} xruns (rig)")
         if clean:
             break
+    load = "; ".join(history) + ("" if clean else " (a loaded machine: checks on 90%)")
+
+    def mostly_equal(a, b, seg=2048):
+        """Where a run had xruns or dropouts, 90% of the 2048-sample pieces must be exact."""
+        n = min(a.size, b.size)
+        assert n >= 0.9 * clip.size, (n, load)
+        ok = [np.abs(a[i:i + seg] - b[i:i + seg]).max() <= 1e-5
+              for i in range(0, n - seg, seg)]
+        assert np.mean(ok) >= 0.9, (np.mean(ok), load)
     # --- the report (written at exit, after Ctrl-C) ---
     assert set(REPORT_KEYS) <= set(report)
     assert report["sr"] == SR and report["block_size"] == PERIOD
     assert report["engine_latency_samples"] == 1057 and report["stopped_by"] == "interrupt"
     assert report["blocks"] * PERIOD >= clip.size
     assert 0 < report["worker_p50_ms"] <= report["worker_p99_ms"]
-    assert report["xruns"] <= 20 and report["dropouts"] <= 20    # counted, and bounded
+    assert report["xruns"] <= 20 and report["dropouts"] <= 20, load   # counted, and bounded
     # --- latency: measured by the rig == reported, within one period ---
     # (the rig stands in for the sound card, so the report's device part, which counts the
     # dummy driver's own playback latency, is the only difference)
-    assert abs(measured - report["latency_samples"]) <= PERIOD, (measured, report)
+    assert abs(measured - report["latency_samples"]) <= PERIOD, (measured, report, load)
     assert measured >= report["engine_latency_samples"] + report["buffer_samples"]
     # --- recordings survive Ctrl-C, complete and valid; no temp files left ---
     dry, sr = sf.read(run.files["dry"], dtype="float32")
     wet, _ = sf.read(run.files["wet"], dtype="float32")
     assert sr == SR and wet.size == dry.size + 1057
     assert not [p for p in run.dir.iterdir() if p.name.startswith(".")]
-    # rtstyle took the clip in unchanged (JACK moves float32 as is) ...
-    d0 = lag_of(dry, clip, dry.size - clip.size)
-    np.testing.assert_array_equal(dry[d0:d0 + clip.size], clip)
+    # rtstyle took the clip in unchanged (JACK moves float32 as is) ... (an xrun can drop input
+    # before rtstyle sees it: then the dry recording holds most of the clip, not all)
+    d0 = lag_of(dry, clip, max(dry.size - clip.size, 0))
+    if clean:
+        np.testing.assert_array_equal(dry[d0:d0 + clip.size], clip, err_msg=load)
+    else:
+        mostly_equal(dry[d0:d0 + clip.size], clip)
     # ... and its wet recording is render --keep-latency of what it took in
     ref, info = rtstyle.render(dry, sr=SR, style="identity", keep_latency=True)
     L = info["latency_samples"]
     if report["resets"] == 0:
-        np.testing.assert_allclose(wet, ref, atol=1e-5)
+        np.testing.assert_allclose(wet, ref, atol=1e-5, err_msg=load)
     # --- content: what the rig recorded equals render --keep-latency of the same input ---
     a = recording[measured:measured + clip.size]
     b = ref[d0 + L:d0 + L + clip.size]
     assert np.abs(b).max() > 0.3
     if clean:
-        np.testing.assert_allclose(a, b, atol=1e-5)
+        np.testing.assert_allclose(a, b, atol=1e-5, err_msg=load)
     else:                                        # xruns twice: content must still hold mostly
-        seg = 2048
-        ok = [np.abs(a[i:i + seg] - b[i:i + seg]).max() <= 1e-5
-              for i in range(0, clip.size - seg, seg)]
-        assert np.mean(ok) >= 0.9, (report["xruns"], report["dropouts"], rig_xruns)
+        mostly_equal(a, b)
 
 
 def test_xruns_are_counted_the_timeline_holds_and_a_lost_server_ends_cleanly(jack_server,
