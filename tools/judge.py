@@ -509,6 +509,29 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def write_cards(report: dict, styles: list[str], folders: list[Path]) -> None:
+    """Put each style's summary into its model card: ``quality.judges[STYLE]`` (atomically)."""
+    from rtstyle.models import resolve_style
+
+    for cond in styles:
+        model, index = resolve_style(cond)
+        path = model.card_path
+        card = json.loads(path.read_text())
+        judges = card.setdefault("quality", {}).setdefault("judges", {})
+        judges["about"] = ("tools/judge.py on the held-out set of tools/make_heldout.py "
+                           f"({', '.join(str(f.name) for f in folders)}: festival voices, "
+                           "MuseScore General melodies and references), the engine's defaults, "
+                           f"strength {report['strength']:g}; wer/per: pocketsphinx against the "
+                           "input's transcript; pitch_*: torchcrepe within 50 cents; timbre_gain: "
+                           "1 - FD(out, ref) / FD(in, ref); tag_up_share: musicnn's tag group "
+                           "higher on the output than the input")
+        judges[model.styles[index]] = {k: (round(v, 4) if isinstance(v, float) else v)
+                                       for k, v in report["summary"][cond].items()}
+        with atomic_output(path, overwrite=True) as tmp_path:
+            Path(tmp_path).write_text(json.dumps(card, indent=2) + "\n")
+        print(f"judge: wrote {cond}'s figures into {path}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -524,6 +547,8 @@ def main(argv=None) -> int:
     p.add_argument("--clips", type=int, default=None, help="at most N speech and N music clips")
     p.add_argument("--tagger-python", default=None, metavar="PY",
                    help="a Python with musicnn (tools/judge_tagger.py says how to make one)")
+    p.add_argument("--write-cards", action="store_true",
+                   help="write each judged style's figures into its model card (quality.judges)")
     p.add_argument("--json", type=Path, default=None, help="write the full report here")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables here")
     args = p.parse_args(argv)
@@ -578,6 +603,8 @@ def main(argv=None) -> int:
                           file=sys.stderr)
         text = markdown(report)
         print(text)
+        if args.write_cards:
+            write_cards(report, styles, folders)
         for path, payload in ((args.json, json.dumps(report, indent=1)), (args.markdown, text)):
             if path is not None:
                 with atomic_output(path, overwrite=True) as tmp_path:
