@@ -195,6 +195,8 @@ def _run_transfer(args) -> int:
 
 _RESAMPLE_HELP = ("resampler when the device/file rate differs from the models': {default} "
                   "default; LQ or QQ cut the delay (QQ aliases)")
+_THREADS_HELP = ("threads of the engine's torch and BLAS ({default}: the fast choice, and the "
+                 "one that holds up when other programs keep the cores busy)")
 
 
 def _add_render(sub) -> None:
@@ -272,6 +274,8 @@ def _add_render(sub) -> None:
     g.add_argument("--resample-quality", type=str.upper, choices=RESAMPLE_QUALITIES,
                    default=D["resample_quality"],
                    help=_RESAMPLE_HELP.format(default="%(default)s"))
+    g.add_argument("--threads", type=int, default=D["threads"], metavar="N",
+                   help=_THREADS_HELP.format(default="%(default)s"))
     g = p.add_argument_group("outputs")
     g.add_argument("--keep-latency", action="store_true",
                    help="write what live would play: IN length + latency samples")
@@ -362,7 +366,7 @@ def _run_render(args) -> int:
                     crossfade_ms=args.crossfade, mix=args.mix, gain_db=args.gain,
                     device=args.device, models_dir=args.models_dir,
                     keep_latency=args.keep_latency, envelope=args.envelope,
-                    resample_quality=args.resample_quality)
+                    resample_quality=args.resample_quality, threads=args.threads)
     bars = _progress_bars(args, jobs)
     reports, failed = [], []
     for src, out in jobs:
@@ -779,6 +783,8 @@ def _add_live(sub) -> None:
                    help="fast Griffin-Lim momentum in [0, 1) (the engine's default)")
     g.add_argument("--resample-quality", type=str.upper, choices=RESAMPLE_QUALITIES, default=S,
                    help=_RESAMPLE_HELP.format(default=D["resample_quality"]))
+    g.add_argument("--threads", type=int, default=S, metavar="N",
+                   help=_THREADS_HELP.format(default=D["threads"]))
     g.add_argument("--models-dir", metavar="DIR", help="user model folder")
     g = p.add_argument_group("audio devices")
     g.add_argument("--input", metavar="DEV", help="input device: number or part of the name "
@@ -845,7 +851,7 @@ _LIVE_FLAGS = {"style": "style", "strength": "strength", "morph": "morph", "mix"
                "device": "device", "n_fft": "n_fft", "hop_length": "hop_length",
                "lookahead": "lookahead", "phase_init": "phase_init",
                "phase_iters": "phase_iters", "momentum": "momentum",
-               "resample_quality": "resample_quality",
+               "resample_quality": "resample_quality", "threads": "threads",
                "input_gain": "input_gain_db", "block_size": "block_size", "margin": "margin_ms",
                "on_dropout": "on_dropout", "midi": "midi", "midi_virtual": "midi_virtual",
                "midi_api": "midi_api", "midi_channel": "midi_channel", "midi_map": "midi_map"}

@@ -69,6 +69,7 @@ DEFAULTS = {
     **{k: _RENDER[k] for k in ("n_fft", "hop_length", "lookahead", "phase_iters", "phase_init",
                                "momentum", "resample_quality")},
     "block_size": 256, "margin_ms": 5.0, "on_dropout": "dry", "device": "cpu",
+    "threads": _RENDER["threads"],
     # MIDI (off unless midi or midi_virtual): midi is a port name, part of one, an index, or
     # True (the first port); midi_map a TOML mapping file; midi_channel 1..16 (omni: None)
     "midi": None, "midi_virtual": None, "midi_api": None, "midi_channel": None,
@@ -814,6 +815,7 @@ class LiveSession:
         from .io.files import resample_quality
 
         s["resample_quality"] = resample_quality(s["resample_quality"], "resample_quality")
+        s["threads"] = v.bounded_int(s["threads"], "threads")
         ig = s["input_gain_db"]
         if isinstance(ig, bool) or not isinstance(ig, (int, float)) or not -60 <= ig <= 40:
             raise ParameterError(f"input_gain_db={ig!r} must be a number of dB in -60..40")
@@ -832,6 +834,7 @@ class LiveSession:
         self.midi = self.controller = None
         self.core = self.stream = self.engine = self.choice = None
         self._writers: list = []
+        self._restore_threads = None
         self.stopped_by = None
         self._t0 = None
         self._switch = None
@@ -952,6 +955,10 @@ class LiveSession:
             momentum=s["momentum"], strength=s["strength"], morph=s["morph"],
             crossfade_ms=s["crossfade_ms"], mix=s["mix"], gain_db=s["gain_db"],
             bypass=s["bypass"], device=s["device"], resample_quality=s["resample_quality"])
+        from .stream.threads import use_threads
+
+        # the thread policy, once the styles are loaded (torch imported), before the warm-up
+        self._restore_threads = use_threads(s["threads"])
         if s["active"]:
             self.engine.set("style", s["active"])     # warm_up's reset sets it again
         self.engine.warm_up()
@@ -1026,6 +1033,9 @@ class LiveSession:
                 sys.setswitchinterval(self._switch)
                 self._switch = None
                 gc.unfreeze()
+            if self._restore_threads is not None:
+                self._restore_threads()
+                self._restore_threads = None
             if errors:
                 raise errors[0]
         finally:
@@ -1127,7 +1137,7 @@ class LiveSession:
             "deadline_ms": 1000.0 * self.settings["block_size"] / sr,
             "model_sr": eng.model_sr, "n_fft": eng.streamer.n_fft,
             "hop_length": eng.streamer.hop_length, "styles": eng.styles,
-            "resample_quality": eng.resample_quality,
+            "resample_quality": eng.resample_quality, "threads": self.settings["threads"],
             "input_device": self.choice.input_name, "output_device": self.choice.output_name,
             "hostapi": self.choice.hostapi,
             "duration_s": core.blocks * self.settings["block_size"] / sr,

@@ -34,7 +34,7 @@ RESAMPLE_QUALITIES = ("VHQ", "HQ", "MQ", "LQ", "QQ")
 DEFAULTS = {"style": None, "block_size": 4096, "n_fft": None, "hop_length": None,
             "lookahead": 1, "phase_iters": None, "phase_init": "input", "momentum": None,
             "strength": 1.0, "morph": 0.0, "crossfade_ms": 50.0, "mix": 1.0, "gain_db": 0.0,
-            "envelope": "follow", "resample_quality": "HQ"}
+            "envelope": "follow", "resample_quality": "HQ", "threads": 1}
 
 
 def style_list(style=None, *, models_dir=None) -> list[str]:
@@ -110,7 +110,7 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
            strength: float = 1.0, morph: float = 0.0, crossfade_ms: float = 50.0,
            mix: float = 1.0, gain_db: float = 0.0, device: str = "cpu", models_dir=None,
            keep_latency: bool = False, envelope: str = "follow",
-           resample_quality: str = "HQ") -> tuple[np.ndarray, dict]:
+           resample_quality: str = "HQ", threads: int = 1) -> tuple[np.ndarray, dict]:
     """Run ``y`` through the streaming engine, ``block_size`` samples at a time, then flush.
 
     Parameters
@@ -141,6 +141,10 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
         ``'QQ'`` shorten live's buffering (``QQ`` aliases). Render's output is aligned the
         same way at every quality (soxr's streams are delay-compensated), but it sounds as
         live does at that quality. No effect when the rates are equal.
+    threads : int > 0
+        Threads of the engine's torch (and BLAS) while it runs; 1 by default, which is also
+        the fast choice on a busy machine (:mod:`rtstyle.stream.threads`). Torch's previous
+        setting is restored when the render ends.
 
     Returns
     -------
@@ -152,7 +156,7 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
         the engine asked for: ``|STFT(y)|`` for identity, the styled targets otherwise; ``None``
         for a silent input), ``duration_s``, ``peak_dbfs`` (``None`` when silent),
         ``model_sr``, ``n_fft``, ``hop_length``, ``styles`` (the list's labels),
-        ``resample_quality``.
+        ``resample_quality``, ``threads``.
 
     Raises
     ------
@@ -178,11 +182,14 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
                             strength=strength, morph=morph, crossfade_ms=crossfade_ms, mix=mix,
                             gain_db=gain_db, device=device, models_dir=models_dir,
                             keep_latency=keep_latency, envelope=envelope,
-                            resample_quality=resample_quality)
+                            resample_quality=resample_quality, threads=threads)
     x = y.reshape(channels, -1)
     t0 = time.perf_counter()
-    parts = [session.process(x[:, i:i + 65536]) for i in range(0, x.shape[1], 65536)]
-    parts.append(session.finish())
+    try:
+        parts = [session.process(x[:, i:i + 65536]) for i in range(0, x.shape[1], 65536)]
+        parts.append(session.finish())
+    finally:
+        session.close()
     out = np.concatenate(parts, axis=1)
     info = session.info(elapsed=time.perf_counter() - t0)
     return (out[0] if y.ndim == 1 else out), info
@@ -198,7 +205,9 @@ class RenderSession:
 
     Parameters are those of :func:`render`; ``sr_out`` (default ``sr``) is the output rate.
     Use :meth:`schedule` for control events, :meth:`process` for each input block
-    ``(channels, n)`` and :meth:`finish` for the tail; :meth:`info` for the report.
+    ``(channels, n)`` and :meth:`finish` for the tail; :meth:`info` for the report;
+    :meth:`close` when done (it gives torch its previous thread count back: the session sets
+    ``threads`` when it starts).
     """
 
     def __init__(self, *, sr: int, channels: int, style=None, block_size: int = 4096,
@@ -207,11 +216,12 @@ class RenderSession:
                  morph: float = 0.0, crossfade_ms: float = 50.0, mix: float = 1.0,
                  gain_db: float = 0.0, device: str = "cpu", models_dir=None,
                  keep_latency: bool = False, sr_out: int | None = None,
-                 envelope: str = "follow", resample_quality: str = "HQ"):
+                 envelope: str = "follow", resample_quality: str = "HQ", threads: int = 1):
         from .io.files import Resampler, resample_quality as _quality
         from .stream import Streamer
         from .stream.analysis import StreamingSTFT
         from .stream.streamer import resolve_styles
+        from .stream.threads import use_threads
 
         self.sr = v.sample_rate(sr, "sr")
         self.sr_out = self.sr if sr_out is None else v.sample_rate(sr_out, "sr_out")
@@ -225,6 +235,7 @@ class RenderSession:
             raise ParameterError(f"keep_latency={keep_latency!r} must be True or False")
         self.keep_latency = keep_latency
         self.resample_quality = q = _quality(resample_quality, "resample_quality")
+        self.threads = v.bounded_int(threads, "threads")
         styles = resolve_styles(_load_styles(style_list(style, models_dir=models_dir),
                                              device=device, models_dir=models_dir, n_fft=n_fft,
                                              hop_length=hop_length),
@@ -254,6 +265,11 @@ class RenderSession:
         self._next_event = 0              # index of the first event not applied yet
         self._peak = 0.0
         self._out_frames = 0
+        self._restore_threads = use_threads(self.threads)   # the styles are loaded: torch is in
+
+    def close(self) -> None:
+        """Give torch (and BLAS) their thread counts from before the session; safe twice."""
+        self._restore_threads()
 
     # ------------------------------------------------------------------ control
     def schedule(self, sample: int, name: str, value) -> None:
@@ -369,6 +385,7 @@ class RenderSession:
             "hop_length": int(st.hop_length),
             "styles": st.styles,
             "resample_quality": self.resample_quality,
+            "threads": self.threads,
             "limited_samples": int(st.limited_samples),
         }
 
@@ -392,7 +409,7 @@ def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, su
         Called with the number of input samples consumed after every block.
     **kw
         The engine settings of :func:`render` (style, block_size, strength, ..., keep_latency,
-        resample_quality).
+        resample_quality, threads).
 
     Returns
     -------
@@ -414,13 +431,16 @@ def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, su
     session = RenderSession(sr=info_in.sr, channels=info_in.channels, sr_out=sr_out, **kw)
     for sample, name, value in events:
         session.schedule(sample, name, value)
-    with AudioWriter(path_out, sr=session.sr_out, channels=info_in.channels, format=format,
-                     subtype=subtype, overwrite=overwrite, protect=[path_in]) as w:
-        for block in blocks:
-            w.write(session.process(block))
-            if progress is not None:
-                progress(block.shape[1])
-        w.write(session.finish())
+    try:
+        with AudioWriter(path_out, sr=session.sr_out, channels=info_in.channels, format=format,
+                         subtype=subtype, overwrite=overwrite, protect=[path_in]) as w:
+            for block in blocks:
+                w.write(session.process(block))
+                if progress is not None:
+                    progress(block.shape[1])
+            w.write(session.finish())
+    finally:
+        session.close()
     info = session.info(elapsed=time.perf_counter() - t0)
     return {"input": str(path_in), "output": str(path_out), "sr": int(info_in.sr),
             "sr_out": int(session.sr_out), **info}

@@ -5,8 +5,19 @@ real-time factor of ``rtstyle render`` on 10-s files (mono, stereo, 44.1 kHz res
 I/O included) and its peak memory on a 1-minute and a 30-minute file (``--with-transfer``
 also times the seed's optimisation on the same clip: the 1000x comparison).
 
-    python tools/bench.py net [--model NAME] [--threads 1]
-    python tools/bench.py render [--model NAME] [--long-minutes 30] [--with-transfer]
+    python tools/bench.py net [--model NAME] [--threads N]
+    python tools/bench.py render [--model NAME] [--long-minutes 30] [--with-transfer] [--threads N]
+
+Both measure the product's defaults: the engine's own thread policy (one torch thread per
+stream, :mod:`rtstyle.stream.threads`) unless ``--threads N`` asks for another count, exactly as
+``rtstyle render --threads N`` would; nothing is pinned by the bench or the environment.
+
+``busy``: a default ``rtstyle render`` of a 60-s file (the ``rtstyle`` command, start-up
+included) on an idle machine, then with two busy-looping processes beside it; wall times and
+their ratio (issue 13's target: within 2x). ``--threads N`` (repeatable) adds runs at other
+thread counts for comparison.
+
+    python tools/bench.py busy [--model NAME] [--seconds 60] [--spinners 2] [--threads N ...]
 
 ``live``: ``rtstyle live`` on a real JACK dummy server (jackd2), played into and recorded by a
 second client (``tests/jack_rig.py``): reported latency, measured round trip (clicks), dropouts,
@@ -27,8 +38,8 @@ the same from modified magnitudes (a moving EQ: what a style transform does to t
 ``init='input'`` starts from the unmodified phase), and the live cost of one frame per call at
 ``--live-sr`` (microseconds per hop and the share of one core).
 
-Run it alone on the machine; pin one thread for per-core figures:
-``OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 taskset -c 0 python tools/bench.py phase``.
+Run it alone on the machine; pin one core for per-core figures:
+``taskset -c 0 python tools/bench.py phase``.
 """
 
 from __future__ import annotations
@@ -188,16 +199,19 @@ def markdown(rows: list[dict]) -> str:
 # ------------------------------------------------------------------ nets and render
 
 
-def net_table(model: str, *, threads: int = 1, calls: int = 2000) -> list[dict]:
-    """Per-frame inference of a model's net, one frame per call (live), on one thread."""
+def net_table(model: str, *, threads: int | None = None, calls: int = 2000) -> list[dict]:
+    """Per-frame inference of a model's net, one frame per call (live), on the engine's thread
+    policy (``threads``: its default unless given)."""
     import torch
 
     from rtstyle.models import load_model
+    from rtstyle.stream.threads import DEFAULT_THREADS, use_threads
 
-    torch.set_num_threads(threads)
+    threads = DEFAULT_THREADS if threads is None else threads
     import copy
 
     m = load_model(model)
+    use_threads(threads)                         # as the engine does when it starts
     rows = []
     for dtype, batch in ((torch.float64, 1), (torch.float64, 2), (torch.float32, 1)):
         net = copy.deepcopy(m.net).to(dtype)     # the Streamer runs float64 (block-invariant)
@@ -251,9 +265,11 @@ def _long_file(path: Path, *, sr: int, minutes: float) -> None:
             done += n
 
 
-def render_table(style: str | None, *, threads: int = 1, long_minutes: float = 30.0,
+def render_table(style: str | None, *, threads: int | None = None, long_minutes: float = 30.0,
                  with_transfer: bool = False) -> list[dict]:
-    """``rtstyle render`` speed (file I/O included) and memory against the input's length."""
+    """``rtstyle render`` speed (file I/O included) and memory against the input's length, at
+    the product's thread policy (``threads``: ``render(threads=...)``, its default unless
+    given)."""
     import tempfile
 
     import soundfile as sf
@@ -268,10 +284,10 @@ def render_table(style: str | None, *, threads: int = 1, long_minutes: float = 3
     sf.write(tmp / "stereo.wav", np.stack([y10, np.roll(y10, 4000)]).T, sr, subtype="PCM_16")
     sf.write(tmp / "mono44k.wav", resample(y10, orig_sr=sr, target_sr=44100), 44100,
              subtype="PCM_16")
-    style_arg = "" if style is None else f", style={style!r}"
+    style_arg = ("" if style is None else f", style={style!r}") + (
+        "" if threads is None else f", threads={threads}")
     for name in ("mono", "stereo", "mono44k"):
-        code = (f"import time, torch; torch.set_num_threads({threads}); "
-                "from rtstyle.render import render_file; "
+        code = ("import time; from rtstyle.render import render_file; "
                 f"render_file({str(tmp / (name + '.wav'))!r}, {str(tmp / (name + '_out.wav'))!r}"
                 f"{style_arg}, overwrite=True); t=time.perf_counter(); "
                 f"info = render_file({str(tmp / (name + '.wav'))!r}, "
@@ -284,8 +300,7 @@ def render_table(style: str | None, *, threads: int = 1, long_minutes: float = 3
     for minutes in (1.0, long_minutes):
         path = tmp / f"long{minutes:g}.flac"
         _long_file(path, sr=sr, minutes=minutes)
-        code = (f"import torch; torch.set_num_threads({threads}); "
-                "from rtstyle.render import render_file; "
+        code = ("from rtstyle.render import render_file; "
                 f"info = render_file({str(path)!r}, {str(tmp / 'long_out.flac')!r}{style_arg}, "
                 "overwrite=True); print('RTF', info['rtf'])")
         rss, out = _peak_rss_mb(code)
@@ -302,6 +317,44 @@ def render_table(style: str | None, *, threads: int = 1, long_minutes: float = 3
         rows.append({"case": "10 s: rtstyle transfer at the seed's baseline settings",
                      "rtf": (time.perf_counter() - t0) / 10, "wall_s": time.perf_counter() - t0,
                      "style": "(optimisation)", "peak_rss_mb": None})
+    return rows
+
+
+def busy_table(style: str | None, *, seconds: float = 60.0, spinners: int = 2,
+               threads: tuple = (None,), python: str = sys.executable) -> list[dict]:
+    """A default ``rtstyle render`` of a ``seconds``-long file (the command as a user runs it,
+    start-up included), on the idle machine and then beside ``spinners`` busy-looping
+    processes: wall seconds of each and their ratio. ``threads``: ``None`` (the product's
+    default, no flag) and any ``--threads N`` to compare; ``style`` None: no ``--style``."""
+    import os
+    import subprocess
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="rtstyle-bench-busy-"))
+    src = tmp / "in.flac"
+    _long_file(src, sr=22050, minutes=seconds / 60)
+    rows = []
+    for n in threads:
+        cmd = [python, "-m", "rtstyle", "render", str(src), "-o", str(tmp / "out.wav"),
+               "--overwrite", "-q", *([] if style is None else ["--style", style]),
+               *([] if n is None else ["--threads", str(n)])]
+        row = {"threads": "default" if n is None else n, "seconds": seconds,
+               "spinners": spinners, "load_before": os.getloadavg()[0]}
+        for case in ("idle", "busy"):
+            spin = [subprocess.Popen([python, "-c", "while True: pass"])
+                    for _ in range(spinners if case == "busy" else 0)]
+            try:
+                if spin:
+                    time.sleep(1.0)               # the spinners are running
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, cwd=ROOT)
+                row[f"{case}_s"] = time.perf_counter() - t0
+            finally:
+                for proc in spin:
+                    proc.kill()
+                    proc.wait()
+        row["ratio"] = row["busy_s"] / row["idle_s"]
+        rows.append(row)
     return rows
 
 
@@ -402,18 +455,23 @@ def live_table(cases: list[str], *, seconds: float = 60.0, busy: bool = False,
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("table", choices=["phase", "net", "render", "live"])
+    p.add_argument("table", choices=["phase", "net", "render", "live", "busy"])
     p.add_argument("--case", action="append", metavar="STYLE@SR/PERIOD[/BLOCK]",
                    help="live table: a run (repeat; default: the default style list at "
                         "22050/256)")
-    p.add_argument("--seconds", type=float, default=60.0, help="live table: seconds per run")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="live table: seconds per run; busy table: the file's length")
     p.add_argument("--live-args", default="", metavar="'ARGS'",
                    help="live table: more rtstyle live options for every run, e.g. '--margin 10'")
     p.add_argument("--busy", action="store_true",
                    help="live table: keep the other core busy (a spinning process)")
     p.add_argument("--model", default=None,
                    help="net/render tables: model or style (default: the first listed style)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (net/render)")
+    p.add_argument("--threads", type=int, action="append", default=None,
+                   help="net/render: the engine's threads (default: the product's, one per "
+                        "stream); busy: also run with --threads N (repeatable)")
+    p.add_argument("--spinners", type=int, default=2,
+                   help="busy table: busy-looping processes beside the render")
     p.add_argument("--long-minutes", type=float, default=30.0,
                    help="render table: length of the long file for the memory check")
     p.add_argument("--with-transfer", action="store_true",
@@ -458,13 +516,31 @@ def main(argv=None) -> int:
             tmp.write_text(json.dumps(rows, indent=1) + "\n")
     if args.table == "live":
         return 0
+    if args.table == "busy":
+        rows = busy_table(args.model, seconds=args.seconds, spinners=args.spinners,
+                          threads=(None, *(args.threads or ())))
+        print(f"rtstyle render of a {args.seconds:g}-s file (the command, start-up included), "
+              f"style {args.model or 'default'}: idle, then beside {args.spinners} busy-looping "
+              "processes\n")
+        print("| threads | idle wall s | busy wall s | busy / idle |\n|---|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['threads']} | {r['idle_s']:.2f} | {r['busy_s']:.2f} | "
+                  f"{r['ratio']:.2f} |")
+        if args.json:
+            from rtstyle.io.files import atomic_output
+
+            with atomic_output(args.json, overwrite=True) as tmp:
+                tmp.write_text(json.dumps(rows, indent=1) + "\n")
+        return 0
     if args.table in ("net", "render"):
-        from rtstyle.render import style_list
+        from rtstyle.render import DEFAULTS, style_list
 
         style = args.model or style_list()[0]
+        threads = args.threads[-1] if args.threads else None
+        shown = threads or f"{DEFAULTS['threads']} (the default)"
         if args.table == "net":
-            rows = net_table(style.split(":")[0], threads=args.threads)
-            print(f"per-frame inference, one frame per call, {args.threads} thread(s)\n")
+            rows = net_table(style.split(":")[0], threads=threads)
+            print(f"per-frame inference, one frame per call, {shown} thread(s)\n")
             print("| model | dtype | channels | parameters | median us/frame | p99 us/frame | "
                   "whole 10 s (861 frames) ms |\n|---|---|---:|---:|---:|---:|---:|")
             for r in rows:
@@ -472,9 +548,9 @@ def main(argv=None) -> int:
                       f"{r['us_per_frame_median']:.0f} | {r['us_per_frame_p99']:.0f} | "
                       f"{r['whole_10s_ms']:.0f} |")
         else:
-            rows = render_table(style, threads=args.threads, long_minutes=args.long_minutes,
+            rows = render_table(style, threads=threads, long_minutes=args.long_minutes,
                                 with_transfer=args.with_transfer)
-            print(f"rtstyle render (file I/O included), style {style}, {args.threads} torch "
+            print(f"rtstyle render (file I/O included), style {style}, {shown} torch "
                   "thread(s)\n")
             print("| case | RTF | wall s | peak RSS MB |\n|---|---:|---:|---:|")
             for r in rows:
