@@ -195,12 +195,14 @@ def _run_transfer(args) -> int:
 
 _RESAMPLE_HELP = ("resampler when the device/file rate differs from the models': {default} "
                   "default; LQ or QQ cut the delay (QQ aliases)")
+_ENVELOPE_HELP = ("follow: keep the input's frame energy (dynamics, silences); free: the style's "
+                  "own levels ({default})")
 _THREADS_HELP = ("threads of the engine's torch and BLAS ({default}: the fast choice, and the "
                  "one that holds up when other programs keep the cores busy)")
 
 
 def _add_render(sub) -> None:
-    from .render import DEFAULTS as D, PHASE_INITS, RESAMPLE_QUALITIES
+    from .render import DEFAULTS as D, ENVELOPES, PHASE_INITS, RESAMPLE_QUALITIES
 
     p = sub.add_parser(
         "render",
@@ -239,9 +241,8 @@ def _add_render(sub) -> None:
                    help="0..1: blend of the first style toward the second")
     g.add_argument("--crossfade", type=float, default=D["crossfade_ms"], metavar="MS",
                    help="style switch crossfade in ms")
-    g.add_argument("--envelope", choices=("follow", "free"), default=D["envelope"],
-                   help="follow: keep the input's frame energy (dynamics, silences); free: the "
-                        "style's own levels")
+    g.add_argument("--envelope", choices=ENVELOPES, default=D["envelope"],
+                   help=_ENVELOPE_HELP.format(default="%(default)s"))
     g.add_argument("--mix", type=float, default=D["mix"], metavar="X",
                    help="0..1 wet share (the dry part is the input, delay-aligned)")
     g.add_argument("--gain", type=float, default=D["gain_db"], metavar="DB",
@@ -713,7 +714,7 @@ def _add_live(sub) -> None:
     from .control import CC_PARAMS
     from .io.midi import APIS as MIDI_APIS
     from .live import DEFAULTS as D, KEY_HELP, ON_DROPOUT
-    from .render import PHASE_INITS, RESAMPLE_QUALITIES
+    from .render import ENVELOPES, PHASE_INITS, RESAMPLE_QUALITIES
 
     S = argparse.SUPPRESS            # unset flags fall back to --preset, then to the defaults
     p = sub.add_parser(
@@ -766,6 +767,8 @@ def _add_live(sub) -> None:
                    help="start bypassed (dry, delay-aligned; space toggles)")
     g.add_argument("--crossfade", type=float, default=S, metavar="MS",
                    help=f"style switch crossfade ({D['crossfade_ms']:g} ms)")
+    g.add_argument("--envelope", choices=ENVELOPES, default=S,
+                   help=_ENVELOPE_HELP.format(default=D["envelope"]))
     g.add_argument("--device", default=S, metavar="cpu|cuda",
                    help="where the style nets run (cpu)")
     g.add_argument("--n-fft", type=int, default=S, metavar="N",
@@ -848,6 +851,7 @@ def _add_live(sub) -> None:
 #: rtstyle live flag → preset/settings key.
 _LIVE_FLAGS = {"style": "style", "strength": "strength", "morph": "morph", "mix": "mix",
                "gain": "gain_db", "bypass": "bypass", "crossfade": "crossfade_ms",
+               "envelope": "envelope",
                "device": "device", "n_fft": "n_fft", "hop_length": "hop_length",
                "lookahead": "lookahead", "phase_init": "phase_init",
                "phase_iters": "phase_iters", "momentum": "momentum",

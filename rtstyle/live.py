@@ -65,7 +65,8 @@ __all__ = ["SpscRing", "LiveEngine", "LiveCore", "LiveSession", "latency_test", 
 DEFAULTS = {
     "style": None, "active": 0,
     **{k: _RENDER[k] for k in ("strength", "morph", "mix", "gain_db")},
-    "bypass": False, "crossfade_ms": _RENDER["crossfade_ms"], "input_gain_db": 0.0,
+    "bypass": False, "crossfade_ms": _RENDER["crossfade_ms"], "envelope": _RENDER["envelope"],
+    "input_gain_db": 0.0,
     **{k: _RENDER[k] for k in ("n_fft", "hop_length", "lookahead", "phase_iters", "phase_init",
                                "momentum", "resample_quality")},
     "block_size": 256, "margin_ms": 5.0, "on_dropout": "dry", "device": "cpu",
@@ -256,7 +257,7 @@ class LiveEngine:
         buffer. No effect when the rates are equal.
     **kw
         The Streamer's settings (n_fft, hop_length, lookahead, phase_iters, phase_init,
-        momentum, strength, morph, crossfade_ms, mix, gain_db, bypass, device).
+        momentum, strength, morph, crossfade_ms, mix, gain_db, bypass, device, envelope).
     """
 
     CONTROLS = ("mix", "gain_db", "bypass", "strength", "morph", "style")
@@ -264,7 +265,7 @@ class LiveEngine:
     def __init__(self, styles, *, sr: int, n_fft=None, hop_length=None, lookahead=1,
                  phase_iters=None, phase_init="input", momentum=None, strength=1.0, morph=0.0,
                  crossfade_ms=50.0, mix=1.0, gain_db=0.0, bypass=False, device="cpu",
-                 resample_quality="HQ"):
+                 resample_quality="HQ", envelope="follow"):
         from .io.files import resample_quality as _quality
         from .stream import Streamer
 
@@ -276,7 +277,7 @@ class LiveEngine:
             hop_length=hop_length, lookahead=lookahead, phase_iters=phase_iters,
             phase_init=phase_init, momentum=momentum, strength=strength, morph=morph,
             crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, bypass=bypass, device=device,
-            channels=1)
+            channels=1, envelope=envelope)
         self.initial = {"mix": mix, "gain_db": gain_db, "bypass": bool(bypass),
                         "strength": strength, "morph": morph, "style": 0}
         self.current = dict(self.initial)
@@ -816,6 +817,9 @@ class LiveSession:
 
         s["resample_quality"] = resample_quality(s["resample_quality"], "resample_quality")
         s["threads"] = v.bounded_int(s["threads"], "threads")
+        from .render import ENVELOPES
+
+        s["envelope"] = v.one_of(s["envelope"], ENVELOPES, "envelope")
         ig = s["input_gain_db"]
         if isinstance(ig, bool) or not isinstance(ig, (int, float)) or not -60 <= ig <= 40:
             raise ParameterError(f"input_gain_db={ig!r} must be a number of dB in -60..40")
@@ -954,7 +958,8 @@ class LiveSession:
             lookahead=s["lookahead"], phase_iters=s["phase_iters"], phase_init=s["phase_init"],
             momentum=s["momentum"], strength=s["strength"], morph=s["morph"],
             crossfade_ms=s["crossfade_ms"], mix=s["mix"], gain_db=s["gain_db"],
-            bypass=s["bypass"], device=s["device"], resample_quality=s["resample_quality"])
+            bypass=s["bypass"], device=s["device"], resample_quality=s["resample_quality"],
+            envelope=s["envelope"])
         from .stream.threads import use_threads
 
         # the thread policy, once the styles are loaded (torch imported), before the warm-up
@@ -1138,6 +1143,7 @@ class LiveSession:
             "model_sr": eng.model_sr, "n_fft": eng.streamer.n_fft,
             "hop_length": eng.streamer.hop_length, "styles": eng.styles,
             "resample_quality": eng.resample_quality, "threads": self.settings["threads"],
+            "envelope": eng.streamer.envelope,
             "input_device": self.choice.input_name, "output_device": self.choice.output_name,
             "hostapi": self.choice.hostapi,
             "duration_s": core.blocks * self.settings["block_size"] / sr,

@@ -23,13 +23,15 @@ from . import _validate as v
 from .errors import ParameterError
 
 __all__ = ["render", "render_file", "RenderSession", "style_list", "PHASE_INITS",
-           "RESAMPLE_QUALITIES", "DEFAULTS"]
+           "RESAMPLE_QUALITIES", "ENVELOPES", "DEFAULTS"]
 
 #: Equal to ``rtstyle.dsp.phase_stream.PHASE_INITS`` (a test checks); repeated here so the CLI
 #: parser can offer the choices without importing the engine.
 PHASE_INITS = ("input", "rtpghi", "random")
 #: Equal to ``rtstyle.io.files.RESAMPLE_QUALITIES`` (a test checks), for the same reason.
 RESAMPLE_QUALITIES = ("VHQ", "HQ", "MQ", "LQ", "QQ")
+#: Equal to ``rtstyle.stream.styles.ENVELOPES`` (a test checks), for the same reason.
+ENVELOPES = ("follow", "free")
 #: :func:`render`'s defaults, for the CLI (``None``: the models' own, see :func:`render`).
 DEFAULTS = {"style": None, "block_size": 4096, "n_fft": None, "hop_length": None,
             "lookahead": 1, "phase_iters": None, "phase_init": "input", "momentum": None,
@@ -156,7 +158,7 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
         the engine asked for: ``|STFT(y)|`` for identity, the styled targets otherwise; ``None``
         for a silent input), ``duration_s``, ``peak_dbfs`` (``None`` when silent),
         ``model_sr``, ``n_fft``, ``hop_length``, ``styles`` (the list's labels),
-        ``resample_quality``, ``threads``.
+        ``resample_quality``, ``envelope``, ``threads``.
 
     Raises
     ------
@@ -385,6 +387,7 @@ class RenderSession:
             "hop_length": int(st.hop_length),
             "styles": st.styles,
             "resample_quality": self.resample_quality,
+            "envelope": st.envelope,
             "threads": self.threads,
             "limited_samples": int(st.limited_samples),
         }

@@ -341,6 +341,103 @@ def test_engine_resamples_when_the_device_rate_differs(tmp_path, quality):
     assert live_buffering("identity", sr=SR, block_size=256, margin_ms=10)[1] == 256 + 220
 
 
+#: Away from the defaults that change the sound without a control event: the nets' own levels,
+#: half style, a morph between two different nets, another resampler, mix, phase, look-ahead.
+OTHER_SETTINGS = {"envelope": "free", "strength": 0.5, "morph": 0.4, "resample_quality": "LQ",
+                  "mix": 0.9, "phase_init": "rtpghi", "lookahead": 2}
+
+
+def _two_styles(folder):
+    from conftest import model_card, tiny_net
+    from rtstyle.models import save_model
+
+    for name, seed in (("a", 1), ("b", 2)):
+        save_model(tiny_net(seed=seed), model_card(name), folder / name)
+    return f"{folder / 'a'},{folder / 'b'}"
+
+
+def test_engine_equals_render_keep_latency_at_other_settings(tmp_path):
+    """live == ``render --keep-latency`` away from the defaults (issue 13): OTHER_SETTINGS, a
+    list of two 16-kHz models on a 22.05-kHz device. Each setting is first shown to change
+    render's output, so the equality is not the defaults' once more.
+
+    (No style switch mid-stream here: with resampling, live applies a control at the model-rate
+    sample its resampler has delivered so far, render at the event's own sample, so the two
+    switch a resampler hold-back apart; test_live_midi compares switches at equal rates.)"""
+    import rtstyle
+    from rtstyle.live import LiveEngine, resolve
+
+    style = _two_styles(tmp_path)
+    x = 0.5 * speechlike(SR, duration=1.0, seed=5)
+    ref, info = rtstyle.render(x, sr=SR, style=style, keep_latency=True, **OTHER_SETTINGS)
+    assert info["envelope"] == "free" and info["resample_quality"] == "LQ"
+    for k in OTHER_SETTINGS:               # every setting is heard
+        other, _ = rtstyle.render(x, sr=SR, style=style, keep_latency=True,
+                                  **{**OTHER_SETTINGS, k: rtstyle.render.__kwdefaults__[k]})
+        n = min(other.size, ref.size)
+        assert np.max(np.abs(other[:n] - ref[:n])) > 1e-3, k
+    styles, _ = resolve(style)
+    eng = LiveEngine(styles, sr=SR, **OTHER_SETTINGS)
+    assert eng.latency == info["latency_samples"]
+    live = np.concatenate([eng.process(x[None, i:i + 256]) for i in range(0, x.size, 256)]
+                          + [eng.flush()], axis=1)[0]
+    n = min(live.size, ref.size)
+    assert abs(live.size - ref.size) <= 2
+    np.testing.assert_allclose(live[:n], ref[:n], atol=1e-5)
+
+
+def test_live_has_every_engine_flag_of_render():
+    """Both commands take the same engine flags, and each of live's reaches the preset keys."""
+    from rtstyle.cli import _LIVE_FLAGS, build_parser
+    from rtstyle.live import DEFAULTS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+
+    def group(cmd, title):
+        g = next(g for g in sub[cmd]._action_groups if g.title.startswith(title))
+        return {a.dest: a for a in g._group_actions}
+
+    render, live = group("render", "style and engine"), group("live", "style and engine")
+    file_only = {"midi", "midi_map", "block_size"}   # a MIDI file; block_size is live's device
+    assert set(render) - file_only - set(live) == set()
+    for dest in set(render) - file_only:
+        assert render[dest].choices == live[dest].choices, dest
+        if dest != "models_dir":
+            assert dest in _LIVE_FLAGS and _LIVE_FLAGS[dest] in DEFAULTS, dest
+
+
+def test_live_envelope_flag_preset_and_report(tmp_path, monkeypatch, capsys):
+    """--envelope flows flag → settings → the engine, as render's; a preset holds it; the report
+    names it; a bad value in a preset is one line."""
+    import rtstyle.live
+    from rtstyle.cli import main
+    from rtstyle.errors import ParameterError
+    from rtstyle.live import LiveSession
+
+    with pytest.raises(ParameterError, match="envelope='loud'"):
+        LiveSession({"envelope": "loud"})
+    preset = tmp_path / "p.toml"
+    preset.write_text('envelope = "loud"\n')
+    assert main(["live", "--style", "identity", "--preset", str(preset)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rtstyle: error: envelope='loud'"), err
+
+    seen, real = [], LiveSession
+
+    def fake_session(settings, **kw):          # stops before any device opens
+        seen.append(real(settings).settings["envelope"])
+        raise ParameterError("stopped")
+
+    monkeypatch.setattr(rtstyle.live, "LiveSession", fake_session)
+    preset.write_text('envelope = "free"\n')
+    assert main(["live", "--style", "identity", "--envelope", "free"]) == 2
+    assert main(["live", "--style", "identity", "--preset", str(preset)]) == 2
+    assert main(["live", "--style", "identity", "--preset", str(preset),
+                 "--envelope", "follow"]) == 2
+    assert main(["live", "--style", "identity"]) == 2
+    assert seen == ["free", "free", "follow", "follow"]
+
+
 def test_lower_resampling_quality_buffers_less():
     """A 22.05 kHz bundled model on a 48 kHz device, 64-sample blocks: soxr LQ holds back less
     than HQ, and QQ (cubic interpolation) almost nothing, so the prefill shrinks; the engine

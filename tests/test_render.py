@@ -104,10 +104,15 @@ def test_bad_parameters_name_the_value(kw, needle):
 
 
 def test_defaults_and_choices_match_the_engine():
+    import rtstyle.io.files                  # not imported yet when this test runs alone
     from rtstyle.dsp.phase_stream import PHASE_INITS as ENGINE_INITS
 
     assert PHASE_INITS == ENGINE_INITS
     assert RESAMPLE_QUALITIES == rtstyle.io.files.RESAMPLE_QUALITIES
+    from rtstyle.render import ENVELOPES
+    from rtstyle.stream.styles import ENVELOPES as ENGINE_ENVELOPES
+
+    assert ENVELOPES == ENGINE_ENVELOPES
     params = inspect.signature(render).parameters
     assert DEFAULTS == {k: params[k].default for k in DEFAULTS}
 

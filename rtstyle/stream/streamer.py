@@ -143,6 +143,10 @@ class Streamer:
                                      or not 0 <= float(momentum) < 1):
             raise ParameterError(f"momentum={momentum!r} must be a number in [0, 1)")
         self.channels = positive_int(channels, "channels")
+        from .styles import ENVELOPES
+
+        # checked for identity too (it has no nets to follow), so a bad value is never silent
+        self.envelope = one_of(envelope, ENVELOPES, "envelope")
         self.device = device
         self._styles = None
         if styles is not None:
