@@ -64,7 +64,7 @@ LIMITS = {
 }
 
 
-def valid_audio(y, *, name: str = "y", max_channels: int | None = None) -> np.ndarray:
+def valid_audio(y, *, name: str = "y") -> np.ndarray:
     """Check an audio array and return it as C-contiguous float32.
 
     Parameters
@@ -73,8 +73,6 @@ def valid_audio(y, *, name: str = "y", max_channels: int | None = None) -> np.nd
         Audio, mono or multi-channel (librosa's channel-first order).
     name : str
         How the array is called in error messages.
-    max_channels : int or None
-        Refuse more channels than this.
 
     Returns
     -------
@@ -95,11 +93,6 @@ def valid_audio(y, *, name: str = "y", max_channels: int | None = None) -> np.nd
         )
     if y.shape[-1] == 0 or (y.ndim == 2 and y.shape[0] == 0):
         raise ParameterError(f"{name} is empty ({name}.shape={y.shape})")
-    if max_channels is not None and y.ndim == 2 and y.shape[0] > max_channels:
-        raise ParameterError(
-            f"{name} has {y.shape[0]} channels (shape={y.shape}); at most {max_channels} allowed "
-            "(audio is channel-first: (channels, n))"
-        )
     if not np.isfinite(y).all():
         raise ParameterError(f"{name} is not finite everywhere (it holds NaN or Inf samples)")
     return np.ascontiguousarray(y, dtype=np.float32)

@@ -50,7 +50,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-from ._validate import nonnegative_float, positive_int
+from ._validate import positive_int
 from .errors import MidiError, ParameterError
 
 if TYPE_CHECKING:                                       # names only (layer rule)
@@ -350,10 +350,6 @@ class Controller:
     n_styles : int > 0
         Length of the style list; a program change at or beyond it is ignored with one warning
         line per program number (logger ``"rtstyle"``).
-    smooth_ms : float >= 0
-        The glide of continuous controls, for reports and :meth:`describe`. The controller itself
-        emits target values; the glide happens inside the :class:`~rtstyle.stream.Streamer`
-        (output stage 20 ms, strength/morph ~20 ms of frames), so render and live agree.
 
     Notes
     -----
@@ -361,7 +357,7 @@ class Controller:
     flooded with sysex. Not thread-safe: use one controller per thread.
     """
 
-    def __init__(self, mapping: Mapping | None = None, *, n_styles: int, smooth_ms: float = 20.0):
+    def __init__(self, mapping: Mapping | None = None, *, n_styles: int):
         if mapping is None:
             mapping = Mapping()
         if not isinstance(mapping, Mapping):
@@ -369,7 +365,6 @@ class Controller:
                                  f"{type(mapping).__name__}")
         self.mapping = mapping
         self.n_styles = positive_int(n_styles, "n_styles")
-        self.smooth_ms = nonnegative_float(smooth_ms, "smooth_ms")
         self.learning: str | None = None
         self._warned: set[int] = set()
 
@@ -435,10 +430,13 @@ class Controller:
         return events
 
     def describe(self) -> str:
-        """The mapping's lines plus the style list length and the glide."""
+        """The mapping's lines plus the style list length and the glide (the Streamer's: the
+        controller emits target values, so render and live glide alike)."""
+        from .stream.mixer import GLIDE_MS
+
         return (self.mapping.describe()
                 + f"\nstyles: {self.n_styles} (program 0..{self.n_styles - 1})"
-                + f"\ncontinuous controls glide over {self.smooth_ms:g} ms (in the Streamer)")
+                + f"\ncontinuous controls glide over {GLIDE_MS:g} ms (in the Streamer)")
 
 
 def apply(streamer: "Streamer", events, *, strict: bool = True) -> None:

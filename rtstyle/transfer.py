@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validate as v
+from ._progress import progress_bar
 from .config import MEL_INVERSES, EncoderConfig, FeatureConfig, StftConfig
 from .errors import ParameterError
 
@@ -340,7 +341,7 @@ def _optimise(evaluate, x: torch.Tensor, *, optimizer: str, iterations: int, lr:
 
     t0 = time.perf_counter()
     history = []
-    bar = _progress(iterations, progress)
+    bar = progress_bar(iterations, desc="transfer", unit="it", enabled=progress)
 
     def record(it: int, parts: dict) -> None:
         entry = {"iteration": it, **parts, "seconds": time.perf_counter() - t0}
@@ -406,14 +407,6 @@ def _optimise(evaluate, x: torch.Tensor, *, optimizer: str, iterations: int, lr:
         if bar is not None:
             bar.close()
     return history
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="transfer", unit="it", dynamic_ncols=True)
 
 
 def _fit_length(y: np.ndarray, n: int) -> np.ndarray:

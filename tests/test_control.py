@@ -235,3 +235,13 @@ def test_apply_skips_learned_and_strictness(caplog):
     with caplog.at_level(logging.WARNING, logger="rtstyle"):
         apply(st, [("morph", 0.5), ("morph", 0.6), ("gain_db", -6.0)], strict=False)
     assert sum("morph" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_controller_glide_is_the_streamers():
+    """Controller(smooth_ms=) changed nothing (the Streamer glides): it is gone, and describe()
+    names the Streamer's glide."""
+    from rtstyle.stream.mixer import GLIDE_MS
+
+    with pytest.raises(TypeError):
+        Controller(n_styles=2, smooth_ms=5.0)
+    assert f"glide over {GLIDE_MS:g} ms" in Controller(n_styles=2).describe()

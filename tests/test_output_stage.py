@@ -125,3 +125,18 @@ def test_bad_output_parameters(name, value, needle):
     if name in ("mix", "gain_db", "bypass"):
         with pytest.raises(ParameterError, match=needle):
             Streamer(sr=SR, **{name: value})
+
+
+def test_the_ceiling_constant_reaches_the_limiter(monkeypatch):
+    """CEILING_DBFS is what the Streamer's limiter holds (it used to be a number nothing read):
+    moved to -6 dBFS, a 0.9-peak tone comes out at 10 ** (-6 / 20)."""
+    import rtstyle.stream.streamer as streamer
+    from rtstyle.stream import CEILING_DBFS
+
+    assert CEILING_DBFS == -0.1
+    x = 0.9 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)
+    monkeypatch.setattr(streamer, "CEILING_DBFS", -6.0)
+    st = Streamer(sr=SR)
+    y = np.concatenate([st.feed(x), st.flush()])
+    ceiling = 10 ** (-6.0 / 20)
+    assert np.max(np.abs(y)) <= ceiling and np.max(np.abs(y)) > 0.99 * ceiling

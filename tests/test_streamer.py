@@ -204,3 +204,20 @@ def test_unknown_model_is_a_model_error():
 
     with pytest.raises(ModelError, match="no model named 'mystyle'"):
         Streamer("mystyle", sr=SR)
+
+
+def test_dead_api_is_gone():
+    """Issue 13, item 6: what nothing used, or what changed nothing, is removed."""
+    import rtstyle.transfer
+    from rtstyle._progress import progress_bar
+    from rtstyle._validate import valid_audio
+    from rtstyle.stream.mixer import OutputStage
+
+    assert not hasattr(Streamer, "recorded_targets")      # take_targets() is the one reader
+    assert not hasattr(OutputStage, "current")
+    with pytest.raises(TypeError):
+        valid_audio(np.zeros(4, np.float32), max_channels=1)
+    assert not hasattr(rtstyle.transfer, "_progress")     # one helper: rtstyle._progress
+    assert progress_bar(0, desc="x", unit="it") is None
+    assert progress_bar(5, desc="x", unit="it", enabled=False) is None
+    assert "identity transform for now" not in Streamer.__doc__

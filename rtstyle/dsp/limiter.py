@@ -24,7 +24,11 @@ from .._validate import positive_float, positive_int
 from ..config import LIMITER_LOOKAHEAD_MS
 from ..errors import ParameterError
 
-__all__ = ["StreamingLimiter"]
+__all__ = ["StreamingLimiter", "CEILING_DBFS"]
+
+#: Output ceiling of every output stage (DESIGN.md, Units): the Streamer's
+#: :class:`~rtstyle.stream.mixer.OutputStage` builds its limiter with it.
+CEILING_DBFS = -0.1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -87,7 +91,7 @@ class StreamingLimiter:
         Output samples that had a gain below 1 since the last :meth:`reset`.
     """
 
-    def __init__(self, *, sr: int, channels: int = 1, ceiling_db: float = -0.1,
+    def __init__(self, *, sr: int, channels: int = 1, ceiling_db: float = CEILING_DBFS,
                  lookahead_ms: float = LIMITER_LOOKAHEAD_MS, release_ms: float = 50.0):
         self.sr = positive_int(sr, "sr")
         self.channels = positive_int(channels, "channels")

@@ -3,8 +3,9 @@
 ``out = limiter(gain · ((1 − bypass) · (mix · wet + (1 − mix) · dry) + bypass · dry))`` where
 ``dry`` is the input delayed by the engine latency (so it lines up with ``wet`` sample for
 sample), ``mix`` is the wet share (0..1, DESIGN.md), ``gain`` comes from ``gain_db`` (−inf is
-silence) and ``bypass`` is 0 or 1. Every change glides linearly over ``smooth_ms`` (20 ms), so a
-control never clicks. A change made while the input count is ``n`` takes effect at output
+silence) and ``bypass`` is 0 or 1. Every change glides linearly over ``smooth_ms``
+(:data:`GLIDE_MS`), so a control never clicks. The limiter's ceiling is ``ceiling_db``
+(the Streamer passes :data:`~rtstyle.stream.CEILING_DBFS`). A change made while the input count is ``n`` takes effect at output
 sample ``n + dry_delay``: control acts on the input's timeline, and what the listener hears
 changes one engine latency later (DESIGN.md, Switching and morphing).
 """
@@ -16,13 +17,16 @@ import numbers
 
 import numpy as np
 
-from ..dsp.limiter import StreamingLimiter
+from ..dsp.limiter import CEILING_DBFS, StreamingLimiter
 from ..errors import ParameterError
 
-__all__ = ["OutputStage", "MIX_PARAMS"]
+__all__ = ["OutputStage", "MIX_PARAMS", "GLIDE_MS"]
 
 #: Parameters of the output stage with their defaults.
 MIX_PARAMS = {"mix": 1.0, "gain_db": 0.0, "bypass": False}
+#: Glide of a continuous control, ms: the output stage's (per sample) and the style bank's
+#: ``strength`` / ``morph`` (rounded to whole hops).
+GLIDE_MS = 20.0
 
 
 def _check_param(name: str, value):
@@ -55,14 +59,16 @@ class OutputStage:
         Samples by which the dry (input) path is delayed to meet the wet path.
     smooth_ms : float
         Glide time of every parameter change.
+    ceiling_db : float <= 0
+        The limiter's ceiling.
     **params
         Initial ``mix``, ``gain_db``, ``bypass`` (see :data:`MIX_PARAMS`).
     """
 
-    def __init__(self, *, sr: int, channels: int, dry_delay: int, smooth_ms: float = 20.0,
-                 **params):
+    def __init__(self, *, sr: int, channels: int, dry_delay: int, smooth_ms: float = GLIDE_MS,
+                 ceiling_db: float = CEILING_DBFS, **params):
         self.sr, self.channels, self.dry_delay = sr, channels, dry_delay
-        self._limiter = StreamingLimiter(sr=sr, channels=channels)
+        self._limiter = StreamingLimiter(sr=sr, channels=channels, ceiling_db=ceiling_db)
         self._smooth = max(1, int(round(smooth_ms * sr / 1000)))
         self._initial = {k: _check_param(k, params.get(k, v)) for k, v in MIX_PARAMS.items()}
         for k in params:
@@ -91,13 +97,6 @@ class OutputStage:
     def set(self, name: str, value) -> None:
         """Change ``mix``, ``gain_db`` or ``bypass`` at the current input position."""
         self._events.append((self._n_in + self.dry_delay, name, _check_param(name, value)))
-
-    def current(self, name: str) -> float:
-        """The value (linear gain for ``gain_db``) the stage is heading to, events included."""
-        for _, k, v in reversed(self._events):
-            if k == name:
-                return v
-        return self._target[name]
 
     def push_dry(self, x: np.ndarray) -> None:
         """Append input samples (channels, n) to the dry delay line."""

@@ -36,16 +36,14 @@ from .._validate import nonnegative_int, one_of, positive_int
 from ..dsp.phase_stream import MAX_LOOKAHEAD, PHASE_INITS, StreamingPhase, stream_sizes
 from ..errors import ParameterError
 from .analysis import StreamingSTFT
+from ..dsp.limiter import CEILING_DBFS
 from .mixer import MIX_PARAMS, OutputStage
 
 __all__ = ["Streamer", "process", "CEILING_DBFS"]
 
-#: Output ceiling of every output stage (DESIGN.md, Units).
-CEILING_DBFS = -0.1
-
 
 class Streamer:
-    """Streaming style transfer (identity transform for now) with an exact, known latency.
+    """Streaming style transfer (a style list, or the identity) with an exact, known latency.
 
     Parameters
     ----------
@@ -170,7 +168,7 @@ class Streamer:
         # Zeros that put StreamingPhase's output on the input's sample clock (module docstring).
         self._pre = n_fft // 2 - hop_length
         self._out = OutputStage(sr=self.sr, channels=self.channels, dry_delay=self.engine_latency,
-                                mix=mix, gain_db=gain_db, bypass=bypass)
+                                ceiling_db=CEILING_DBFS, mix=mix, gain_db=gain_db, bypass=bypass)
         self.reset()
 
     # ------------------------------------------------------------------ protocol
@@ -322,18 +320,6 @@ class Streamer:
         (channels, bins, k) blocks; the record is emptied (render drains it as it goes)."""
         taken, self._targets = self._targets, []
         return taken
-
-    def recorded_targets(self) -> np.ndarray:
-        """The target magnitudes of every frame since :meth:`reset` (``record_targets``).
-
-        Returns
-        -------
-        S : np.ndarray [shape=(channels, 1 + n_fft // 2, frames), dtype=float32]
-        """
-        K = self.n_fft // 2 + 1
-        if not self._targets:
-            return np.zeros((self.channels, K, 0), np.float32)
-        return np.concatenate(self._targets, axis=-1)
 
     def _emit(self, y: np.ndarray, mono: bool) -> np.ndarray:
         if y.shape[1] and self._n_out == 0:

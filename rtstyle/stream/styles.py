@@ -25,6 +25,7 @@ import numbers
 import numpy as np
 
 from ..errors import ParameterError
+from .mixer import GLIDE_MS
 
 __all__ = ["StyleBank", "IDENTITY", "STYLE_PARAMS"]
 
@@ -126,7 +127,7 @@ class StyleBank:
         self._ring_len = max([e.net.receptive_field for e in self.entries if e.net] + [1])
         self._crossfade_frames = max(1, round(crossfade_ms * sr / 1000 / hop_length)) \
             if crossfade_ms > 0 else 0
-        self._glide_frames = max(1, round(0.020 * sr / hop_length))
+        self._glide_frames = max(1, round(GLIDE_MS / 1000 * sr / hop_length))
         self._initial = {"strength": _unit("strength", strength), "morph": _unit("morph", morph)}
         self._warm_up()
         self.reset()
