@@ -229,11 +229,17 @@ class SpscRing:
 
 
 def resolve(style=None, *, models_dir=None):
-    """The style list → ``(resolved entries, model rate or None for identity only)``."""
-    from .render import style_list
+    """The style list → ``(resolved entries, model rate or None for identity only)``.
+
+    As ``render`` does it (:func:`rtstyle.render._load_styles`): each model file loaded once
+    however often the list names it, every style checked to share the first one's STFT and to
+    be causal, the messages naming the styles.
+    """
+    from .render import _load_styles, style_list
     from .stream.streamer import resolve_styles
 
-    styles = resolve_styles(style_list(style, models_dir=models_dir), models_dir=models_dir)
+    styles = resolve_styles(_load_styles(style_list(style, models_dir=models_dir),
+                                         models_dir=models_dir), models_dir=models_dir)
     return styles, next((m.sr for m, _ in styles if m is not None), None)
 
 

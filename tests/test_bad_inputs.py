@@ -594,3 +594,22 @@ def test_unforeseen_os_errors_are_one_line(capsys, tmp_path, clip, monkeypatch):
     monkeypatch.setattr(models, "list_styles", broken)
     fails(capsys, "render", clip, "-o", tmp_path / "out.wav", needle="/models/x.json",
           seconds=30)
+
+
+def test_live_style_list_loads_each_model_file_once(models, monkeypatch):
+    """``rtstyle live`` resolves its style list as render does (issue 14): 200 entries of one
+    model read its file once."""
+    from rtstyle.live import resolve
+    from rtstyle.nn import _weights
+
+    reads = []
+    real = _weights.read_safetensors
+
+    def counting(path, **kw):
+        reads.append(str(path))
+        return real(path, **kw)
+
+    monkeypatch.setattr(_weights, "read_safetensors", counting)
+    styles, model_sr = resolve(["good"] * 200 + ["identity"], models_dir=models)
+    assert len(reads) == 1 and len(styles) == 201 and model_sr == MODEL_SR
+    assert len({id(m) for m, _ in styles[:200]}) == 1 and styles[200] == (None, 0)
