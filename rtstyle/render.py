@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import bisect
 import collections
+import logging
 import time
 
 import numpy as np
 
 from . import _validate as v
 from .errors import ParameterError
+
+log = logging.getLogger("rtstyle")
 
 __all__ = ["render", "render_file", "RenderSession", "style_list", "PHASE_INITS",
            "RESAMPLE_QUALITIES", "ENVELOPES", "DEFAULTS"]
@@ -265,6 +268,7 @@ class RenderSession:
         self._skip = 0 if keep_latency else st.latency
         self._events: list[tuple[int, str, object]] = []   # sorted by sample (stable)
         self._next_event = 0              # index of the first event not applied yet
+        self._ignored: set[str] = set()   # controls that can do nothing here (warned once)
         self._peak = 0.0
         self._out_frames = 0
         self._restore_threads = use_threads(self.threads)   # the styles are loaded: torch is in
@@ -319,7 +323,7 @@ class RenderSession:
             while self._next_event < len(events) and events[self._next_event][0] <= self._m_in:
                 _, name, value = events[self._next_event]
                 self._next_event += 1
-                st.set(name, value)
+                self._apply(name, value)
             end = min(pos + self.block_size, x.shape[1])
             if self._next_event < len(events):
                 end = min(end, pos + max(1, events[self._next_event][0] - self._m_in))
@@ -335,6 +339,18 @@ class RenderSession:
             self._skip -= drop
             y = y[:, drop:]
         return y
+
+    def _apply(self, name: str, value) -> None:
+        """A control event → the Streamer; ``strength`` or ``morph`` with no style to blend
+        toward (the list is 'identity' alone) is ignored with one warning line per control, as
+        the ``--strength`` flag is, instead of failing the render (e.g. a MIDI file's CC2)."""
+        if name in ("strength", "morph") and self.streamer.styles == ["identity"]:
+            if name not in self._ignored:
+                self._ignored.add(name)
+                log.warning("warning: %s changes ignored: the style list is 'identity' alone "
+                            "(%s blends toward a style)", name, name)
+            return
+        self.streamer.set(name, value)
 
     def _emit(self, y: np.ndarray, last: bool = False) -> np.ndarray:
         out = self._rs_out.process(y, last=last)

@@ -540,6 +540,34 @@ def test_render_midi_with_30k_events_is_linear(capsys, tmp_path):
     assert time.perf_counter() - t0 < 40          # was 54 s; a few seconds on an idle core
 
 
+def test_render_midi_strength_on_identity_is_ignored_with_one_warning(capsys, tmp_path):
+    """A MIDI file's CC2 (strength) and CC1 (morph) on an identity render: the render succeeds,
+    the output is identity's, and each control is named once (it failed the whole render with
+    'strength needs a style list')."""
+    import mido
+
+    src = tmp_path / "in.wav"
+    sf.write(src, sine(SR, duration=1.0), SR)
+    mf = mido.MidiFile(type=0, ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mf.tracks.append(track)
+    for i in range(20):
+        track.append(mido.Message("control_change", control=2 if i % 2 else 1, value=5 * i,
+                                  time=20))
+    mf.save(str(tmp_path / "auto.mid"))
+    code, _, err = run(capsys, "render", src, "-o", tmp_path / "out.wav", "--style", "identity",
+                       "--midi", tmp_path / "auto.mid")
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 2 and "Traceback" not in err, lines
+    assert sum("strength changes ignored" in ln for ln in lines) == 1
+    assert sum("morph changes ignored" in ln for ln in lines) == 1
+    code, _, err = run(capsys, "render", src, "-o", tmp_path / "plain.wav", "--style",
+                       "identity", "-q")
+    assert code == 0, err
+    assert np.array_equal(sf.read(tmp_path / "out.wav")[0], sf.read(tmp_path / "plain.wav")[0])
+
+
 def test_schedule_keeps_order_without_resorting():
     from rtstyle.render import RenderSession
 
