@@ -845,6 +845,7 @@ class LiveSession:
         self.core = self.stream = self.engine = self.choice = None
         self._writers: list = []
         self._restore_threads = None
+        self._started = False
         self.stopped_by = None
         self._t0 = None
         self._switch = None
@@ -973,17 +974,19 @@ class LiveSession:
         if s["active"]:
             self.engine.set("style", s["active"])     # warm_up's reset sets it again
         self.engine.warm_up()
-        recorders = [self._writer(self.record), self._writer(self.record_dry)]
         self.core = LiveCore(self.engine, block_size=s["block_size"],
                              input_channel=self.input_channel - 1,
                              margin=int(round(s["margin_ms"] * self.choice.sr / 1000)),
-                             on_dropout=s["on_dropout"], input_gain_db=s["input_gain_db"],
-                             recorders=recorders)
+                             on_dropout=s["on_dropout"], input_gain_db=s["input_gain_db"])
         self._open_midi()                     # before the stream: module docstring
         self.stream = audio.DuplexStream(self.choice, block_size=s["block_size"],
                                          latency=self.latency_setting,
                                          callback=self.core.callback)
         self.device_latency = self.stream.latency
+        # the recordings once the stream is open (a device that cannot open leaves none behind;
+        # one that cannot start, or goes before any audio came, has them removed by close())
+        self.core.rec_wet = self._writer(self.record)
+        self.core.rec_dry = self._writer(self.record_dry)
         gc.collect()
         gc.freeze()                           # no long collector pauses mid-stream
         self._switch = sys.getswitchinterval()
@@ -991,6 +994,7 @@ class LiveSession:
         self.core.start()
         self._t0 = time.monotonic()
         self.stream.start()
+        self._started = True
 
     def _writer(self, path):
         if path is None:
@@ -1007,11 +1011,19 @@ class LiveSession:
         w = AudioWriter(path, sr=self.choice.sr, channels=1, subtype=subtype,
                         overwrite=self.overwrite, atomic=False, sync_every=self.choice.sr)
         w.__enter__()
-        self._writers.append(w)
+        self._writers.append((w, path))
         return w
 
+    @property
+    def recordings_empty(self) -> bool:
+        """No input ever reached the recordings: the stream never started, or its device went
+        away before the first block came (they would hold only the engine's silent tail)."""
+        return not self._started or (self.stopped_by == "device"
+                                     and (self.core is None or self.core.fed == 0))
+
     def close(self) -> None:
-        """Stop everything; the recordings are finished and kept. Safe to call twice."""
+        """Stop everything; the recordings are finished and kept (removed when no audio ever
+        reached them: :attr:`recordings_empty`). Safe to call twice."""
         import signal
 
         old = {}
@@ -1034,11 +1046,17 @@ class LiveSession:
                 self._close_midi()            # after the stream: module docstring
             except Exception as err:          # noqa: BLE001
                 errors.append(err)
-            for w in self._writers:
+            discard = self.recordings_empty
+            for w, path in self._writers:
                 try:
                     w.__exit__(None, None, None)
                 except Exception as err:      # noqa: BLE001
                     errors.append(err)
+                if discard:                   # nothing was recorded: no file that looks like
+                    try:                      # a recording (issue 14: a 1057-sample silence)
+                        os.unlink(path)
+                    except OSError:
+                        pass
             self._writers = []
             if self._switch is not None:
                 sys.setswitchinterval(self._switch)
@@ -1103,9 +1121,11 @@ class LiveSession:
         if panel is not None:
             panel.close()
         if self.stopped_by == "device":
+            kept = ("no audio came, so nothing was recorded" if self.recordings_empty
+                    else "recordings kept")
             raise DeviceError(f"the audio stream stopped: {self.choice.input_name!r} / "
                               f"{self.choice.output_name!r} went away (unplugged, or the JACK "
-                              "server quit); recordings kept")
+                              f"server quit); {kept}")
         if self.stopped_by == "error":
             raise RtStyleError(f"the engine failed: {core.worker_error!r}; recordings kept")
         return self.report()

@@ -837,6 +837,72 @@ def test_xruns_are_counted_the_timeline_holds_and_a_lost_server_ends_cleanly(jac
     assert lags[-1] == lags[0], lags           # the same latency after the xruns
 
 
+#: Runs ``rtstyle live`` (argv) with the JACK server ``RT_JACKD_PID`` stopped (SIGTERM, waited
+#: for) right before the audio stream opens (``RT_KILL_AT=open``) or starts (``start``): the
+#: moment "killed while live is starting" hit at random before, made exact.
+_KILL_AS_LIVE_STARTS = """
+import os, signal, sys, time
+import rtstyle.io.audio as audio
+from rtstyle import cli
+
+pid, when = int(os.environ["RT_JACKD_PID"]), os.environ["RT_KILL_AT"]
+method = "__init__" if when == "open" else "start"
+real = getattr(audio.DuplexStream, method)
+
+def stop_the_server_first(self, *a, **k):
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(500):                       # until it is gone (a zombie of the test)
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                if "State:\tZ" in f.read():
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.02)
+    return real(self, *a, **k)
+
+setattr(audio.DuplexStream, method, stop_the_server_first)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("when", ["open", "start"])
+def test_jack_server_gone_as_live_starts_is_one_line_and_no_recording(tmp_path, when):
+    """Issue 14: the JACK server killed while ``live`` starts gave "Insufficient memory", a
+    PortAudio assertion, SIGABRT (exit 134) and a 1057-sample silent wet.wav. Now: one line
+    that names the JACK server, exit 2, no recording (no audio came), whether the server goes
+    before the stream opens or before it starts. SIGTERM, not SIGKILL: a killed jackd leaves
+    its entry in JACK's shared server registry, and eight of them stop every later jackd."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from jack_rig import JackServer
+
+    reason = JackServer.available()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and the JACK test rig is missing: {reason}")
+        pytest.skip(reason)
+    name = f"rtstyle-gone-{os.getpid()}-{when}"
+    server = JackServer(name, sr=SR, period=PERIOD)
+    server.start()
+    wet, dry = tmp_path / "wet.wav", tmp_path / "dry.wav"
+    try:
+        env = {**server.env, "RT_JACKD_PID": str(server.proc.pid), "RT_KILL_AT": when}
+        r = subprocess.run([sys.executable, "-c", _KILL_AS_LIVE_STARTS, "live", "--style",
+                            "identity", "--duration", "3", "--record", str(wet),
+                            "--record-dry", str(dry), "--no-keys", "-q"],
+                           env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    finally:
+        server.stop()
+        for sem in Path("/dev/shm").glob(f"jack_sem.*{name}*"):   # our unclosed client's
+            sem.unlink(missing_ok=True)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("rtstyle: error: cannot "), lines
+    assert "JACK server went away" in lines[0] and "Traceback" not in r.stderr
+    assert not wet.exists() and not dry.exists()
+    assert list(tmp_path.iterdir()) == []                 # no temp or partial file either
+
+
 def test_latency_test_through_a_jack_loopback(jack_server):
     """``rtstyle latency-test`` with a JACK routing from rtstyle's output to its input."""
     import jack

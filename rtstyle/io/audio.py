@@ -15,14 +15,23 @@ Nothing imports this module unless live audio is asked for (``rtstyle live``, ``
   sounddevice rules (no allocation of note, no locks, no I/O).
 
 On JACK the PortAudio client is named ``rtstyle`` (ports ``rtstyle:in_N`` / ``rtstyle:out_N``);
-the server is ``$JACK_DEFAULT_SERVER`` (the default server when unset).
+the server is ``$JACK_DEFAULT_SERVER`` (the default server when unset). A JACK server that goes
+away while a stream opens or starts (issue 14: killed as ``live`` starts) is one
+:class:`DeviceError` line: what PortAudio and libjack print on the process's stderr meanwhile is
+held back (shown with ``-v``), and PortAudio is not terminated at exit, where its JACK backend
+would fail an assertion and abort the process.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
+import logging
+import os
 import re
+import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 
@@ -56,6 +65,50 @@ def refresh() -> None:
     """Re-initialise PortAudio, so devices that appeared since (a JACK server) are listed."""
     sd._terminate()
     sd._initialize()
+
+
+log = logging.getLogger("rtstyle")
+
+
+@contextlib.contextmanager
+def _held_stderr():
+    """Hold what C libraries write on file descriptor 2 (PortAudio's "Expression ... failed"
+    lines, libjack's "Cannot connect to server socket") while PortAudio opens or starts a
+    stream. On success it is written out as it came; after an error, only at ``-v`` (the
+    DeviceError says what happened, in one line)."""
+    try:
+        saved = os.dup(2)
+    except OSError:                            # no stderr descriptor: nothing to hold
+        yield
+        return
+    failed = False
+    with tempfile.TemporaryFile() as held:
+        try:
+            sys.stderr.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read()
+            if text and not failed:
+                os.write(2, text)
+            elif text:
+                log.debug("PortAudio said: %s", text.decode(errors="replace").strip())
+
+
+def _forsake_portaudio() -> None:
+    """Do not terminate PortAudio at exit: after a JACK server went away, its JACK backend's
+    Pa_Terminate fails an assertion (``pa_jack.c: Terminate: Assertion `err == 0'``) and the
+    process aborts (SIGABRT, exit 134). The OS frees what it holds."""
+    atexit.unregister(sd._exit_handler)
 
 
 def _clean(err: BaseException) -> str:
@@ -294,17 +347,30 @@ class DuplexStream:
             callback(indata.T, outdata.T, frames, flags_of(status))
 
         try:
-            self._stream = sd.Stream(
-                device=(choice.input, choice.output), samplerate=choice.sr,
-                blocksize=block_size, channels=(choice.input_channels, choice.output_channels),
-                dtype="float32", latency=latency, callback=_cb,
-                finished_callback=self._on_finished)
+            with _held_stderr():
+                self._stream = sd.Stream(
+                    device=(choice.input, choice.output), samplerate=choice.sr,
+                    blocksize=block_size,
+                    channels=(choice.input_channels, choice.output_channels),
+                    dtype="float32", latency=latency, callback=_cb,
+                    finished_callback=self._on_finished)
         except (sd.PortAudioError, ValueError) as err:
-            raise DeviceError(f"cannot open {choice.input_name!r} / {choice.output_name!r} at "
-                              f"{choice.sr} Hz, block {block_size}: {_clean(err)}") from None
+            raise self._failed("open", f"at {choice.sr} Hz, block {block_size}", err) from None
 
     def _on_finished(self):
         self.finished = True
+
+    def _failed(self, what: str, detail: str, err: BaseException) -> DeviceError:
+        """The one line for a stream that could not open or start; on JACK, where the usual
+        cause is a server that went away (PortAudio then says "Insufficient memory"), say so
+        and leave PortAudio unterminated at exit (:func:`_forsake_portaudio`)."""
+        c = self.choice
+        where = f"{c.input_name!r} / {c.output_name!r}" + (f" {detail}" if detail else "")
+        if "JACK" in str(c.hostapi).upper():
+            _forsake_portaudio()
+            return DeviceError(f"cannot {what} {where}: the JACK server went away or refused "
+                               f"the stream (PortAudio: {_clean(err)})")
+        return DeviceError(f"cannot {what} {where}: {_clean(err)}")
 
     @property
     def latency(self) -> tuple[int, int]:
@@ -328,10 +394,13 @@ class DuplexStream:
 
     def start(self) -> None:
         try:
-            self._stream.start()
+            with _held_stderr():
+                self._stream.start()
         except sd.PortAudioError as err:
-            raise DeviceError(f"cannot start {self.choice.input_name!r} / "
-                              f"{self.choice.output_name!r}: {_clean(err)}") from None
+            error = self._failed("start", "", err)
+            if self.abandoned is False and "JACK" in str(self.choice.hostapi).upper():
+                self.abandon()        # closing it would fail PortAudio's CleanUpStream assertion
+            raise error from None
 
     def close(self, timeout: float = 3.0) -> bool:
         """Abort and close; never raises. Returns False if PortAudio did not answer within
@@ -361,7 +430,7 @@ class DuplexStream:
         """Leave a stream whose device went away untouched (closing it can hang or abort in
         PortAudio's JACK backend), and skip PortAudio's termination at exit."""
         self._closed = self.abandoned = True
-        atexit.unregister(sd._exit_handler)
+        _forsake_portaudio()
 
 
 def _flags(status) -> int:
