@@ -520,10 +520,13 @@ def test_help(cmd):
 def test_live_bad_values_are_one_line_errors(capsys):
     from rtstyle.cli import main
 
-    assert main(["live", "--style", "identity", "--duration", "-1"]) == 2
+    with pytest.raises(SystemExit) as e:       # bounded before the command runs (argparse's)
+        main(["live", "--style", "identity", "--duration", "-1"])
+    assert e.value.code == 2
     assert main(["live", "--style", "identity", "--preset", "/nonexistent/p.toml"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(e.startswith("rtstyle: error:") for e in err)
+    assert len(err) == 2 and err[0].startswith("rtstyle live: error: argument --duration")
+    assert err[1].startswith("rtstyle: error:")
 
 
 def test_live_resample_quality_flag_preset_and_errors(tmp_path, monkeypatch, capsys):
