@@ -449,18 +449,25 @@ def test_model_in_an_unreadable_folder(capsys, tmp_path, clip, monkeypatch):
           str(locked / "m.safetensors"), needle="locked", seconds=30)
 
 
-def test_style_list_loads_each_model_file_once(models, monkeypatch):
-    import rtstyle
+@pytest.fixture
+def reads(monkeypatch):
+    """The weights files read (every read_safetensors call)."""
     from rtstyle.nn import _weights
 
-    reads = []
+    seen = []
     real = _weights.read_safetensors
 
     def counting(path, **kw):
-        reads.append(str(path))
+        seen.append(str(path))
         return real(path, **kw)
 
     monkeypatch.setattr(_weights, "read_safetensors", counting)
+    return seen
+
+
+def test_style_list_loads_each_model_file_once(models, reads):
+    import rtstyle
+
     out, info = rtstyle.render(sine(MODEL_SR, duration=0.1), sr=MODEL_SR, style=["good"] * 200,
                                models_dir=models)
     assert len(reads) == 1 and len(info["styles"]) == 200
@@ -624,20 +631,11 @@ def test_unforeseen_os_errors_are_one_line(capsys, tmp_path, clip, monkeypatch):
           seconds=30)
 
 
-def test_live_style_list_loads_each_model_file_once(models, monkeypatch):
+def test_live_style_list_loads_each_model_file_once(models, reads):
     """``rtstyle live`` resolves its style list as render does (issue 14): 200 entries of one
     model read its file once."""
     from rtstyle.live import resolve
-    from rtstyle.nn import _weights
 
-    reads = []
-    real = _weights.read_safetensors
-
-    def counting(path, **kw):
-        reads.append(str(path))
-        return real(path, **kw)
-
-    monkeypatch.setattr(_weights, "read_safetensors", counting)
     styles, model_sr = resolve(["good"] * 200 + ["identity"], models_dir=models)
     assert len(reads) == 1 and len(styles) == 201 and model_sr == MODEL_SR
     assert len({id(m) for m, _ in styles[:200]}) == 1 and styles[200] == (None, 0)

@@ -407,9 +407,8 @@ def test_live_has_every_engine_flag_of_render():
 
 
 def test_live_envelope_flag_preset_and_report(tmp_path, monkeypatch, capsys):
-    """--envelope flows flag → settings → the engine, as render's; a preset holds it; the report
-    names it; a bad value in a preset is one line."""
-    import rtstyle.live
+    """--envelope flows flag → settings → LiveSession as render's does, a preset holds it, and a
+    bad value in a preset is one line (the report's key: tests/test_threads.py's live run)."""
     from rtstyle.cli import main
     from rtstyle.errors import ParameterError
     from rtstyle.live import LiveSession
@@ -422,20 +421,31 @@ def test_live_envelope_flag_preset_and_report(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rtstyle: error: envelope='loud'"), err
 
-    seen, real = [], LiveSession
+    assert _flows(monkeypatch, preset, "envelope", "free", "free", "follow") == [
+        "free", "free", "follow", "follow"]
+
+
+def _flows(monkeypatch, preset, key, by_flag, in_preset, over_preset):
+    """``key`` as LiveSession gets it from ``rtstyle live``: by the flag alone, by the preset
+    alone, the flag over the preset, and neither (the default)."""
+    import rtstyle.live
+    from rtstyle.cli import main
+    from rtstyle.errors import ParameterError
+
+    seen, real = [], rtstyle.live.LiveSession
+    flag = "--" + key.replace("_", "-")
 
     def fake_session(settings, **kw):          # stops before any device opens
-        seen.append(real(settings).settings["envelope"])
+        seen.append(real(settings).settings[key])
         raise ParameterError("stopped")
 
     monkeypatch.setattr(rtstyle.live, "LiveSession", fake_session)
-    preset.write_text('envelope = "free"\n')
-    assert main(["live", "--style", "identity", "--envelope", "free"]) == 2
+    preset.write_text(f'{key} = "{in_preset}"\n')
+    assert main(["live", "--style", "identity", flag, by_flag]) == 2
     assert main(["live", "--style", "identity", "--preset", str(preset)]) == 2
-    assert main(["live", "--style", "identity", "--preset", str(preset),
-                 "--envelope", "follow"]) == 2
+    assert main(["live", "--style", "identity", "--preset", str(preset), flag, over_preset]) == 2
     assert main(["live", "--style", "identity"]) == 2
-    assert seen == ["free", "free", "follow", "follow"]
+    return seen
 
 
 def test_lower_resampling_quality_buffers_less():
@@ -549,21 +559,8 @@ def test_live_resample_quality_flag_preset_and_errors(tmp_path, monkeypatch, cap
     with pytest.raises(ParameterError, match="resample_quality='x'"):
         rtstyle.live.LiveSession({"resample_quality": "x"})
     assert rtstyle.live.LiveSession({"resample_quality": "lq"}).settings["resample_quality"] == "LQ"
-
-    seen, real = [], rtstyle.live.LiveSession
-
-    def fake_session(settings, **kw):          # stops before any device opens
-        seen.append(real(settings).settings["resample_quality"])
-        raise ParameterError("stopped")
-
-    monkeypatch.setattr(rtstyle.live, "LiveSession", fake_session)
-    preset.write_text('resample_quality = "QQ"\n')
-    assert main(["live", "--style", "identity", "--resample-quality", "lq"]) == 2
-    assert main(["live", "--style", "identity", "--preset", str(preset)]) == 2
-    assert main(["live", "--style", "identity", "--preset", str(preset),
-                 "--resample-quality", "MQ"]) == 2
-    assert main(["live", "--style", "identity"]) == 2
-    assert seen == ["LQ", "QQ", "MQ", "HQ"]
+    assert _flows(monkeypatch, preset, "resample_quality", "lq", "QQ", "MQ") == [
+        "LQ", "QQ", "MQ", "HQ"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -571,8 +568,8 @@ def test_live_resample_quality_flag_preset_and_errors(tmp_path, monkeypatch, cap
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def jack_server():
+def _jack_server_class():
+    """jack_rig.JackServer; skip where the rig is missing (fail under CI=true)."""
     sys.path.insert(0, str(Path(__file__).parent))
     from jack_rig import JackServer
 
@@ -581,7 +578,12 @@ def jack_server():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and the JACK test rig is missing: {reason}")
         pytest.skip(reason)
-    server = JackServer(f"rtstyle-test-{os.getpid()}", sr=SR, period=PERIOD)
+    return JackServer
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    server = _jack_server_class()(f"rtstyle-test-{os.getpid()}", sr=SR, period=PERIOD)
     server.start()
     yield server
     server.stop()
@@ -876,16 +878,8 @@ def test_jack_server_gone_as_live_starts_is_one_line_and_no_recording(tmp_path, 
     that names the JACK server, exit 2, no recording (no audio came), whether the server goes
     before the stream opens or before it starts. SIGTERM, not SIGKILL: a killed jackd leaves
     its entry in JACK's shared server registry, and eight of them stop every later jackd."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from jack_rig import JackServer
-
-    reason = JackServer.available()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and the JACK test rig is missing: {reason}")
-        pytest.skip(reason)
     name = f"rtstyle-gone-{os.getpid()}-{when}"
-    server = JackServer(name, sr=SR, period=PERIOD)
+    server = _jack_server_class()(name, sr=SR, period=PERIOD)
     server.start()
     wet, dry = tmp_path / "wet.wav", tmp_path / "dry.wav"
     try:

@@ -118,6 +118,7 @@ def test_live_worker_runs_the_engine_on_one_thread_unless_told(tmp_path, monkeyp
     assert seen and set(seen) == {want}
     r = json.loads(report.read_text())
     assert r["threads"] == want and r["settings"]["threads"] == want
+    assert r["envelope"] == r["settings"]["envelope"] == "follow"      # as render's report
     assert load_preset(preset)["threads"] == want
     assert torch_threads.get_num_threads() == 3
 
