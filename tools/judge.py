@@ -47,6 +47,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -456,7 +457,8 @@ def judge_condition(judge: Judge, cond: str, data: dict, sr: int, settings: dict
             row["limited"] = limited
             row["seconds"] = round(time.perf_counter() - t0, 2)
             if judge.tagger_python and inst in used.get("tagger_groups", ()):
-                p = tmp / f"out-{cond.replace(':', '_')}-{kind}-{clip['name']}.wav"
+                safe = re.sub(r"[^A-Za-z0-9_.-]", "_", cond)
+                p = tmp / f"out-{safe}-{kind}-{clip['name']}.wav"
                 save_audio(p, y_out, sr=sr, overwrite=True)
                 row["_tag_path"] = str(p)
                 row["_in_path"] = str(tmp / f"in-{kind}-{clip['name']}.wav")
@@ -599,7 +601,9 @@ def main(argv=None) -> int:
                                                          Path(tmp))
                     report["clips"][name] = clip_rows
                     report["summary"][name] = summary
-                    print(f"judge: {name} ({sr} Hz) in {time.perf_counter() - t0:.0f} s",
+                    brief = ", ".join(f"{k} {v:.2f}" for k, v in summary.items()
+                                      if isinstance(v, float))
+                    print(f"judge: {name} ({sr} Hz) in {time.perf_counter() - t0:.0f} s: {brief}",
                           file=sys.stderr)
         text = markdown(report)
         print(text)
