@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(FIND_LINKS) -c constraints.txt -e '.[test,data]'
+	# the judges' smoke test (tests/test_judge.py): torchcrepe without its torchaudio, which
+	# it needs only for a file loader the judge does not use (and whose wheel pins another torch)
+	$(PY) -m pip install -q $(FIND_LINKS) -c constraints.txt 'pocketsphinx>=5.0' 'resampy>=0.4'
+	$(PY) -m pip install -q --no-deps 'torchcrepe>=0.0.22'
 	touch $(STAMP)
 
 install: $(STAMP)

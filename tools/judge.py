@@ -126,7 +126,12 @@ def error_rate(ref: list, hyp: list) -> float:
 
 
 class Recogniser:
-    """pocketsphinx: words (en-us language model) and phones (phone loop), 16-kHz audio."""
+    """pocketsphinx: words (en-us language model) and phones (phone loop), 16-kHz audio.
+
+    Both decoders start every clip from a fresh feature state (``reinit_feat``): pocketsphinx
+    carries its cepstral-mean and noise estimates from one utterance to the next, so a clip's
+    transcript would otherwise depend on what was decoded before it (the smoke test caught it).
+    """
 
     def __init__(self):
         ps = need("pocketsphinx")
@@ -135,8 +140,10 @@ class Recogniser:
         self._phones = ps.Decoder(samprate=JUDGE_SR, allphone=str(model / "en-us-phone.lm.bin"),
                                   lw=2.0, beam=1e-20, pbeam=1e-20, loglevel="FATAL")
 
+
     @staticmethod
     def _decode(dec, pcm: bytes):
+        dec.reinit_feat()
         dec.start_utt()
         dec.process_raw(pcm, full_utt=True)
         dec.end_utt()
