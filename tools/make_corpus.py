@@ -106,6 +106,28 @@ LICENCE_SCORE = ("Score: {work} from the music21 corpus; the composition is out 
 LICENCE_SF2 = ("Sound: rendered by FluidSynth from the TimGM6mb soundfont (c) 2004 Tim "
                "Brechbill, 2010 David Bolton, GPL-2 (Debian package timgm6mb-soundfont, "
                "/usr/share/doc/timgm6mb-soundfont/copyright).")
+LICENCE_FLUID = ("Sound: rendered by FluidSynth from the Fluid (R3) GM soundfont, MIT (c) "
+                 "2000-2002, 2008 Frank Wen, 2008 Toby Smithe (Debian package "
+                 "fluid-soundfont-gm, /usr/share/doc/fluid-soundfont-gm/copyright).")
+LICENCE_MUSESCORE = ("Sound: rendered by FluidSynth from the MuseScore_General soundfont, MIT "
+                     "(c) 2018-2021 S. Christian Collins, from Fluid (R3) Mono GM (MIT, "
+                     "(c) 2000-2002, 2008 Frank Wen; 2014-2017 Michael Cowgill), parts public "
+                     "domain or CC0 (Debian package musescore-general-soundfont-small, "
+                     "/usr/share/doc/musescore-general-soundfont-small/copyright).")
+LICENCE_OTHER_SF = ("Sound: rendered by FluidSynth from the soundfont {name}; see its own "
+                    "licence.")
+
+
+def soundfont_licence(soundfont: Path = SOUNDFONT) -> str:
+    """The licence line of audio rendered from ``soundfont`` (by its file name)."""
+    name = Path(soundfont).resolve().name
+    if name.startswith("TimGM6mb"):
+        return LICENCE_SF2
+    if name.startswith("FluidR3"):
+        return LICENCE_FLUID
+    if name.startswith("MuseScore_General"):
+        return LICENCE_MUSESCORE
+    return LICENCE_OTHER_SF.format(name=name)
 
 
 # ----------------------------------------------------------------------------- speech
@@ -492,8 +514,8 @@ def music_name(plan: dict, work: str) -> str:
     return f"{plan['index']:03d}-{slug}-{plan['instrument']}-{plan['mode']}"
 
 
-def music_licence(work: str) -> list[str]:
-    return [LICENCE_SCORE.format(work=work), LICENCE_SF2]
+def music_licence(work: str, soundfont: Path = SOUNDFONT) -> list[str]:
+    return [LICENCE_SCORE.format(work=work), soundfont_licence(soundfont)]
 
 
 # ----------------------------------------------------------------------------- styles
@@ -515,7 +537,7 @@ STYLE_GAP_Q = 0.5  # quarters of silence between segments
 N_STYLE_CHORALES = sum(len(segs) for _, _, segs in STYLES.values())
 
 
-def style_plan(name: str) -> dict:
+def style_plan(name: str, soundfont: Path = SOUNDFONT) -> dict:
     program, bpm, segments = STYLES[name]
     first = 0
     for other, (_, _, segs) in STYLES.items():
@@ -549,7 +571,8 @@ def style_plan(name: str) -> dict:
     pitches = [p for v in vlist for _, _, ps, _ in v["notes"] for p in ps]
     source = {"gm_program": program + 1, "gm_name": GM_NAMES[program], "bpm": bpm,
               "pitch_range": [min(pitches), max(pitches)], "segments": seg_info}
-    licence = [LICENCE_SCORE.format(work=", ".join(s["work"] for s in seg_info)), LICENCE_SF2]
+    licence = [LICENCE_SCORE.format(work=", ".join(s["work"] for s in seg_info)),
+               soundfont_licence(soundfont)]
     return {"voices": vlist, "bpm": bpm, "quarters": quarters, "source": source,
             "licence": licence}
 
@@ -621,7 +644,8 @@ class Corpus:
                     index += 1
                     continue
                 rel = f"content/music/{music_name(plan, real['work'])}.flac"
-                meta = {"source": real["source"], "licence": music_licence(real["work"])}
+                meta = {"source": real["source"], "licence": music_licence(real["work"],
+                                                                          self.soundfont)}
 
                 def make(tmp, real=real, plan=plan):
                     y = render_voices(real["voices"], plan["bpm"], real["quarters"], tmp,
@@ -640,7 +664,7 @@ class Corpus:
     def styles(self, names: list[str]) -> None:
         for name in names:
             t0 = time.monotonic()
-            plan = style_plan(name)
+            plan = style_plan(name, self.soundfont)
             rel = f"styles/{name}.flac"
 
             def make(tmp, plan=plan):

@@ -88,6 +88,7 @@ from make_corpus import (  # noqa: E402
     phrase_end,
     quiet_fraction,
     render_voices,
+    soundfont_licence,
     sources,
 )
 from make_demo_clips import (  # noqa: E402
@@ -143,22 +144,6 @@ VOICE_LICENCES = {
 }
 VOICE_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
                   "cmu_us_slt_arctic_hts": "festvox-us-slt-hts"}
-LICENCE_MUSESCORE = ("Sound: rendered by FluidSynth from the MuseScore_General soundfont, MIT "
-                     "(c) 2018-2021 S. Christian Collins, from Fluid (R3) Mono GM (MIT, "
-                     "(c) 2000-2002, 2008 Frank Wen; 2014-2017 Michael Cowgill), parts public "
-                     "domain or CC0 (Debian package musescore-general-soundfont-small, "
-                     "/usr/share/doc/musescore-general-soundfont-small/copyright).")
-LICENCE_OTHER_SF = ("Sound: rendered by FluidSynth from the soundfont {name}; see its own "
-                    "licence.")
-
-
-def soundfont_licence(soundfont: Path) -> str:
-    name = soundfont.resolve().name
-    if name.startswith("MuseScore_General"):
-        return LICENCE_MUSESCORE
-    return LICENCE_OTHER_SF.format(name=name)
-
-
 # ----------------------------------------------------------------------------- speech
 
 HARVARD = {  # (list, sentence) -> text
