@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..errors import ParameterError
 from .checkpoint import CHECKPOINT_JSON, load_checkpoint, restore_checkpoint, save_checkpoint
 from .data import Corpus, SpectrogramBank, check_reference, load_reference
@@ -260,7 +261,7 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
             "ema": ema, "elapsed_s": elapsed(), "seed": s.seed})
 
     # --- 5. the loop --------------------------------------------------------------------------
-    bar = _progress(s.steps, step, progress)
+    bar = progress_bar(s.steps, desc="train", unit="step", initial=step, enabled=progress)
     say = (lambda msg: bar.write(f"rtstyle: {msg}")) if bar is not None else log.info
     restore_signal = _sigterm_as_interrupt()
     t_loop, steps_timed = time.perf_counter(), 0
@@ -358,14 +359,6 @@ def _sigterm_as_interrupt():
     except (ValueError, OSError):
         return lambda: None
     return lambda: signal.signal(signal.SIGTERM, old)
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True)
 
 
 def _postfix(loss: float, ema: dict) -> dict:
