@@ -109,6 +109,20 @@ class JackServer:
         self.proc = None
 
 
+def server_class():
+    """:class:`JackServer` where the rig is usable; else skip the test with the reason, or fail
+    it under CI=true (``.ci/run`` installs the rig, so a skip there would hide a broken
+    install)."""
+    reason = JackServer.available()
+    if reason:
+        import pytest
+
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and the JACK test rig is missing: {reason}")
+        pytest.skip(reason)
+    return JackServer
+
+
 class Rig:
     """Player and recorder clients on one server, aligned on its frame clock.
 

@@ -40,6 +40,7 @@ def test_match_frame_energy_keeps_each_frames_energy_and_silence():
     e_ref, e_out = ref.square().sum(-2), out.square().sum(-2)
     keep = torch.ones(9, dtype=torch.bool)
     keep[3] = False
+    # a float32 sum of 40 squares and a sqrt: ~sqrt(40) eps relative (7.5e-7); 1e-5 is 13x that
     torch.testing.assert_close(e_out[..., keep], e_ref[..., keep], rtol=1e-5, atol=0)
     assert not out[..., 3].any()
 
@@ -56,6 +57,8 @@ def test_gain_net_is_the_identity_at_init_and_keeps_energy_when_trained():
         y = net(x, torch.tensor([0, 2]))
     assert (y - x).abs().max() > 0.1                   # the random net does change the spectrum
     e_in, e_out = torch.expm1(x).square().sum(1), torch.expm1(y).square().sum(1)
+    # float32 through log1p and back through expm1: each magnitude carries ~x * eps relative
+    # error (x < 4 here), twice for the square: ~1e-6 per bin; 1e-4 leaves a wide margin
     torch.testing.assert_close(e_out, e_in, rtol=1e-4, atol=0)
 
 
