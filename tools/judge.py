@@ -324,6 +324,7 @@ class Judge:
         self.asr = Recogniser()
         self.pitch = PitchTracker()
         self.tagger_python = tagger_python
+        self.input_tags = {}          # tagger output of the inputs, per file (sanity() fills it)
         self._inputs = {}
 
     def input_analysis(self, key, y, sr):
@@ -595,7 +596,6 @@ def main(argv=None) -> int:
             for k, (sr, conds) in enumerate(sorted(groups.items())):
                 folder = rates.get(sr, folders[0])
                 data = read_heldout(folder, sr, args.clips)
-                judge.input_tags = {}
                 rows, used = sanity(judge, data, sr, Path(tmp))
                 for r in rows:
                     r["sr"] = sr
