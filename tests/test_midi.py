@@ -232,8 +232,12 @@ def test_junk_and_sysex_flood_leave_the_reader_alive(vport, sender):
     assert high <= vport.queue_size
     events = [e for m in msgs for e in Controller(n_styles=2).handle(m)]  # junk: any or none
     assert events[-2:] == [("gain_db", cc_value("gain_db", 100)), ("style", 1)]
-    # sysex is dropped inside rtmidi: none of the 4 MB reached Python
-    assert vport.oversized == 0 and len(msgs) <= vport.received <= len(junk) + 6
+    # sysex is dropped inside rtmidi: none of the 4 MB reached Python. No message is longer
+    # than the longest junk event (8 bytes), and the count stays near the junk's: how rtmidi
+    # parses random bytes (a stray 0xF0 swallows what follows; retries of `final` add up to 6)
+    # moves it by a few, the 1000 sysex messages would move it by hundreds.
+    assert vport.oversized == 0 and all(len(m) <= 8 for m in msgs)
+    assert len(msgs) <= vport.received <= len(junk) + 50
 
 
 def test_sysex_that_reaches_python_is_dropped_and_queue_stays_bounded(server):
