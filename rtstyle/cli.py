@@ -629,6 +629,14 @@ def _add_train(sub) -> None:
     g.add_argument("--dynamic-gain-db", type=float, default=D["dynamic_gain_db"], metavar="DB",
                    help="bound of each band of the gain that follows the input "
                         f"({D['dynamic_gain_db']:g} dB)")
+    g.add_argument("--stats", action=argparse.BooleanOptionalAction, default=D["stats"],
+                   help="also match the input's running band statistics to the style "
+                        "reference's (gain nets; on)")
+    g.add_argument("--stats-seconds", type=float, default=D["stats_seconds"], metavar="S",
+                   help=f"window of the input's running statistics ({D['stats_seconds']:g} s)")
+    g.add_argument("--stats-spread", type=float, default=D["stats_spread"], metavar="X",
+                   help="how far each band's spread is matched, 0 (mean only) to 1 "
+                        f"({D['stats_spread']:g})")
     g = p.add_argument_group("run")
     g.add_argument("--device", default=D["device"], help="cpu or cuda (falls back to cpu)")
     g.add_argument("--threads", type=int, default=D["threads"],
@@ -681,7 +689,9 @@ def _run_train(args) -> int:
         encoder_seed=args.encoder_seed, content_weight=args.content_weight,
         style_weight=args.style_weight, hidden=args.hidden, layers=args.layers,
         lookahead=args.lookahead, net=args.net, bands=args.bands, max_gain_db=args.max_gain_db,
-        dynamic_gain_db=args.dynamic_gain_db, steps=args.steps, batch_size=args.batch_size,
+        dynamic_gain_db=args.dynamic_gain_db, stats=args.stats,
+        stats_seconds=args.stats_seconds, stats_spread=args.stats_spread,
+        steps=args.steps, batch_size=args.batch_size,
         chunk_frames=args.chunk_frames, lr=args.lr, lr_final=args.lr_final, seed=args.seed,
         device=args.device, threads=args.threads, val_every=args.val_every,
         val_chunks=args.val_chunks, checkpoint_every=args.checkpoint_every,

@@ -207,6 +207,15 @@ class TransformConfig(_Dict):
         Bound of every band of the curve that follows the input frame by frame, added to the
         static one (``gain`` only). Kept small, it cannot whiten the input's formants and
         harmonics away (what erases words and pitch), only shade them.
+    stats : bool
+        ``gain`` only: add the gain that moves the input's running band statistics onto the
+        style's (:mod:`rtstyle.dsp.band_stats`; the style's mean and spread of log band power
+        are stored with the net, one row per style). Off for nets trained before it.
+    stats_frames : int >= 2
+        The window of the input's running statistics, in frames (172 is 2 s at 22050 Hz, hop
+        256). Part of :attr:`receptive_field`.
+    stats_spread : float in 0..1
+        How far a band's spread is matched (0: the long-term mean only; 1: the spread too).
     """
 
     bins: int = 513
@@ -225,6 +234,9 @@ class TransformConfig(_Dict):
     sr: int = 22050
     max_gain_db: float = 40.0
     dynamic_gain_db: float = 40.0
+    stats: bool = False
+    stats_frames: int = 172
+    stats_spread: float = 0.5
 
     def __post_init__(self):
         v.positive_int(self.bins, "bins")
@@ -255,6 +267,16 @@ class TransformConfig(_Dict):
         v.positive_int(self.sr, "sr")
         v.positive_float(self.max_gain_db, "max_gain_db")
         v.positive_float(self.dynamic_gain_db, "dynamic_gain_db")
+        if not isinstance(self.stats, bool):
+            raise ParameterError(f"stats={self.stats!r} must be true or false")
+        if self.stats and self.output != "gain":
+            raise ParameterError("stats=True needs output='gain' (it is a gain on the input)")
+        v.positive_int(self.stats_frames, "stats_frames")
+        if self.stats_frames < 2:
+            raise ParameterError(f"stats_frames={self.stats_frames} must be at least 2")
+        if isinstance(self.stats_spread, bool) or not isinstance(self.stats_spread, (int, float)) \
+                or not 0.0 <= float(self.stats_spread) <= 1.0:
+            raise ParameterError(f"stats_spread={self.stats_spread!r} must be a number in 0..1")
 
     @property
     def layer_dilations(self) -> tuple[int, ...]:
@@ -267,3 +289,8 @@ class TransformConfig(_Dict):
     def context(self) -> int:
         """Past frames cached by the convolutions: ``sum((kernel_size - 1) * dilation)``."""
         return sum((self.kernel_size - 1) * d for d in self.layer_dilations)
+
+    @property
+    def stats_context(self) -> int:
+        """Past frames the running band statistics keep (``stats_frames - 1``; 0 without)."""
+        return self.stats_frames - 1 if self.stats else 0

@@ -10,15 +10,20 @@ A small stack of causal 1-D convolutions over frames, with frequency bins as cha
         h = h + act(u)                                 residual
     y   = clamp(x + out_proj(h), min=0)                output='residual': hidden -> bins
     c   = out_proj(h)                                  output='gain': hidden -> bands,
-    s   = static_gain(e)                               the style's own curve, plus
-    y   = log1p(energy_of_x(|X| * exp(B @ (bound(s) + bound(c)))))   a bounded dynamic one
+    s   = static_gain(e)                               the style's own curve,
+          + G(x, stats(e)) / 2                         stats=True: the statistics match,
+    y   = log1p(energy_of_x(|X| * exp(B @ (bound(s) + bound(c)))))   plus a bounded dynamic one
 
 With ``output='gain'`` (the bundled styles since 0.2) the net cannot write a spectrum of its
 own: ``B`` is a few dozen smooth mel bands (:func:`rtstyle.dsp.gain.band_basis`), so the gain
 reshapes the input's spectral envelope while its harmonics (pitch), onsets and phase stay, and
 each frame keeps the input frame's energy (:func:`rtstyle.dsp.gain.match_frame_energy`). A
 residual net learned to emit the style's average spectrum gated by the input's energy instead,
-which a global Gram loss allows.
+which a global Gram loss allows. With ``stats=True`` (the bundled styles since 0.3) the gain
+also moves the input's running band statistics (mean and spread of the log band power over
+the last ``stats_frames``) onto the style's, which are stored in the net
+(:mod:`rtstyle.dsp.band_stats`): a static curve alone cannot fit inputs whose long-term spectra
+differ (a voice, a flute), the running match does, and the learned curves refine it.
 
 ``out_proj`` starts at zero, so an untrained net is the identity and training starts from it.
 The output is a log1p magnitude, so it must be >= 0 (``expm1`` of it is a magnitude >= 0): it is
@@ -50,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TransformConfig
+from ..dsp import band_stats
 from ..dsp.gain import band_basis, match_frame_energy
 from ..errors import ParameterError
 
@@ -175,6 +181,13 @@ class TransformNet(nn.Module):
             nn.init.zeros_(self.static_gain.bias)
             self._gain_bound = c.max_gain_db * math.log(10.0) / 20.0    # dB -> nepers
             self._dynamic_bound = c.dynamic_gain_db * math.log(10.0) / 20.0
+        if c.stats:
+            # the styles' own band statistics (saved with the model; set by training from the
+            # style references, :meth:`set_style_stats`) and the bands as power weights
+            self.register_buffer("style_stats_mean", torch.zeros(c.n_styles, c.bands))
+            self.register_buffer("style_stats_spread", torch.ones(c.n_styles, c.bands))
+            self.register_buffer("stats_weights", band_stats.band_power_basis(basis),
+                                 persistent=False)
         nn.init.zeros_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
         self._act = _ACTIVATIONS[c.activation]
@@ -192,12 +205,14 @@ class TransformNet(nn.Module):
     def receptive_field(self) -> int:
         """Most recent input frames that fully determine the streaming state.
 
-        ``max(context, lookahead)`` with ``context = sum((kernel_size - 1) * dilation)``: feeding
-        a freshly reset net the last ``receptive_field`` input frames (:meth:`prime`) puts it in
+        ``max(context, lookahead, stats_context)`` with ``context = sum((kernel_size - 1) *
+        dilation)`` and ``stats_context = stats_frames - 1`` (0 without ``stats``): feeding a
+        freshly reset net the last ``receptive_field`` input frames (:meth:`prime`) puts it in
         exactly the state it would have after the whole history. An output frame ``t`` depends
         on input frames ``t + lookahead - context`` .. ``t + lookahead``.
         """
-        return max(self.config.context, self.config.lookahead)
+        c = self.config
+        return max(c.context, c.lookahead, c.stats_context)
 
     # ------------------------------------------------------------------------------------------
     # styles
@@ -259,17 +274,51 @@ class TransformNet(nn.Module):
                                  f"{tuple(style.shape)}")
         return self.embedding(style).expand(batch, c.embed_dim)
 
+    @torch.no_grad()
+    def set_style_stats(self, index: int, mean: torch.Tensor, spread: torch.Tensor) -> None:
+        """Store style ``index``'s band statistics (:func:`rtstyle.dsp.band_stats.reference_stats`
+        of its reference), each of shape ``(bands,)``. Needs ``config.stats``."""
+        if not self.config.stats:
+            raise ParameterError("set_style_stats: this net was built without stats=True")
+        i = self._check_index(int(index))
+        self.style_stats_mean[i] = mean.to(self.style_stats_mean)
+        self.style_stats_spread[i] = spread.to(self.style_stats_spread)
+
+    def _style_stats(self, style, e: torch.Tensor):
+        """The band statistics of ``style`` (its embeddings ``e``, (batch, embed_dim)): mean and
+        spread, each (batch, bands, 1).
+
+        A style index takes its own row. An embedding (a morph) takes the rows mixed with the
+        weights that give the embedding from the style embeddings (least squares, weights summing
+        to 1): an interpolation of two styles' embeddings interpolates their statistics.
+        """
+        mean, spread = self.style_stats_mean, self.style_stats_spread
+        if isinstance(style, torch.Tensor) and style.is_floating_point():
+            E = self.style_embedding.weight.detach()
+            n = E.shape[0]
+            A = torch.cat((E.T, E.new_ones(1, n)), dim=0).double()           # (embed + 1, n)
+            b = torch.cat((e.detach().T, e.new_ones(1, e.shape[0])), dim=0).double()
+            a = torch.linalg.lstsq(A.cpu(), b.cpu()).solution.to(mean).T     # (batch, n)
+            m, sp = a @ mean, a @ spread
+        else:
+            idx = 0 if style is None else style
+            idx = torch.as_tensor(idx, device=mean.device).long().reshape(-1)
+            m, sp = mean[idx].expand(e.shape[0], -1), spread[idx].expand(e.shape[0], -1)
+        return m.unsqueeze(-1), sp.unsqueeze(-1)
+
     def _film(self, style, batch: int):
-        """Per-layer FiLM scale and shift, each (layers, batch, hidden, 1); and the style's
-        static gain coefficients (batch, bands, 1) in nepers (``None`` for a residual net)."""
+        """Per-layer FiLM scale and shift, each (layers, batch, hidden, 1); the style's static
+        gain coefficients (batch, bands, 1) in nepers (``None`` for a residual net); and its
+        band statistics (mean, spread), each (batch, bands, 1) (``None`` without ``stats``)."""
         c = self.config
         e = self._style_vectors(style, batch)
         gb = self.film(e).view(batch, c.layers, 2, c.hidden).permute(1, 2, 0, 3)
-        static = None
+        static = stats = None
         if c.output == "gain":
-            b = self._gain_bound
-            static = (b * torch.tanh(self.static_gain(e) / b)).unsqueeze(-1)
-        return 1.0 + gb[:, 0].unsqueeze(-1), gb[:, 1].unsqueeze(-1), static
+            static = self.static_gain(e).unsqueeze(-1)
+        if c.stats:
+            stats = self._style_stats(style, e)
+        return 1.0 + gb[:, 0].unsqueeze(-1), gb[:, 1].unsqueeze(-1), (static, stats)
 
     # ------------------------------------------------------------------------------------------
     # computation
@@ -327,29 +376,53 @@ class TransformNet(nn.Module):
         """
         self._check_frames(x)
         L = self.config.lookahead
-        scale, shift, static = self._film(style, x.shape[0])
+        scale, shift, style_gain = self._film(style, x.shape[0])
         xin = F.pad(x, (0, L)) if L else x
         g = self._trunk(xin, scale, shift, lambda i, h: self.convs[i](h))
         if L:
             g = g[..., L:]
-        return self._combine(x, g, static)
+        return self._combine(x, g, style_gain, stream=False)
 
-    def _combine(self, x: torch.Tensor, g: torch.Tensor, static) -> torch.Tensor:
+    def _combine(self, x: torch.Tensor, g: torch.Tensor, style_gain, *,
+                 stream: bool) -> torch.Tensor:
         """The output frames from the input frames ``x`` and the trunk's output ``g``.
 
-        ``residual``: ``max(x + g, 0)``. ``gain``: ``g`` holds ``bands`` coefficients per frame,
-        bounded by ``tanh`` to ``±dynamic_gain_db``, added to the style's ``static`` ones
-        (bounded to ``±max_gain_db``); the log gain over the bins is the basis times them; the
-        input's magnitudes times that gain are scaled back to each input frame's energy. Both
-        are the identity while ``out_proj`` (and ``static_gain``) are zero. Shapes
-        ``(batch, ., frames)``; ``static`` ``(batch, bands, 1)``.
+        ``residual``: ``max(x + g, 0)``. ``gain``: the style's static coefficients plus, with
+        ``stats``, half the statistics-matching power gain of :mod:`rtstyle.dsp.band_stats`
+        (a magnitude gain), bounded by ``tanh`` to ``±max_gain_db``; ``g``'s ``bands``
+        coefficients per frame, bounded to ``±dynamic_gain_db``, added; the log gain over the
+        bins is the basis times them; the input's magnitudes times that gain are scaled back to
+        each input frame's energy. Without ``stats``, the identity while ``out_proj`` and
+        ``static_gain`` are zero. Shapes ``(batch, ., frames)``; ``style_gain`` is
+        :meth:`_film`'s ``(static, stats)``. ``stream``: the statistics window continues from
+        the streaming cache (else it starts from silence, as a reset stream does).
         """
         if self.config.output != "gain":
             return torch.clamp(x + g, min=0.0)
-        b = self._dynamic_bound
-        log_gain = torch.matmul(self.gain_basis, static + b * torch.tanh(g / b))  # (batch, bins, T)
+        static, stats = style_gain
         S = torch.expm1(x)
+        if stats is not None:
+            static = static + 0.5 * self._stats_gain(S, *stats, stream=stream)
+        b, bd = self._gain_bound, self._dynamic_bound
+        coeff = b * torch.tanh(static / b) + bd * torch.tanh(g / bd)
+        log_gain = torch.matmul(self.gain_basis, coeff)                   # (batch, bins, T)
         return torch.log1p(match_frame_energy(S, S * torch.exp(log_gain)))
+
+    def _stats_gain(self, S: torch.Tensor, style_mean, style_spread, *,
+                    stream: bool) -> torch.Tensor:
+        """The statistics-matching power gain (batch, bands, T) of magnitudes ``S``."""
+        c = self.config
+        L = band_stats.band_log_power(S, self.stats_weights)
+        terms = band_stats.stats_terms(S, L)
+        if stream:
+            full = torch.cat((self._stats_cache, terms), dim=-1)
+            self._stats_cache = full[..., terms.shape[-1]:]
+        else:
+            full = F.pad(terms, (c.stats_frames - 1, 0))
+        sums = band_stats.window_sums(full, c.stats_frames)
+        mean, spread, heard = band_stats.window_stats(sums, c.bands)
+        return band_stats.match_gain(L, mean, spread, heard, style_mean, style_spread,
+                                     float(c.stats_spread))
 
     # ------------------------------------------------------------------------------------------
     # streaming
@@ -370,6 +443,10 @@ class TransformNet(nn.Module):
         w = self.in_proj.weight
         L = self.config.lookahead
         self._delay = torch.zeros(batch, self.config.bins, L, device=w.device, dtype=w.dtype)
+        c = self.config
+        if c.stats:   # the last stats_frames - 1 frames' weighted moments (zeros: silence)
+            self._stats_cache = torch.zeros(batch, 1 + 2 * c.bands, c.stats_frames - 1,
+                                            device=w.device, dtype=w.dtype)
         self._skip = L      # outputs of the causal stack that belong before frame 0
         self._fed = 0       # frames fed since reset
         self._last_style = None
@@ -386,8 +463,8 @@ class TransformNet(nn.Module):
         else:
             hit = not isinstance(last, torch.Tensor) and last is not None and last == (style,)
         if not hit:
-            scale, shift, static = self._film(style, self._batch)
-            self._film_value = (scale.transpose(-1, -2), shift.transpose(-1, -2), static)
+            scale, shift, style_gain = self._film(style, self._batch)
+            self._film_value = (scale.transpose(-1, -2), shift.transpose(-1, -2), style_gain)
             self._film_key = style.clone() if isinstance(style, torch.Tensor) else (style,)
         return self._film_value
 
@@ -425,14 +502,14 @@ class TransformNet(nn.Module):
         if k == 0:
             return x.new_zeros(self._batch, self.config.bins, 0)
         self._fed += k
-        scale, shift, static = self._film_stream(style)
+        scale, shift, style_gain = self._film_stream(style)
         g = self._trunk_stream(x.transpose(1, 2), scale, shift).transpose(1, 2)
         L = self.config.lookahead
         if L:
             full = torch.cat((self._delay, x), dim=-1)     # input frames aligned with g
             self._delay = full[..., k:]
             x = full[..., :k]
-        y = self._combine(x, g, static)
+        y = self._combine(x, g, style_gain, stream=True)
         if self._skip:
             drop = min(self._skip, k)
             self._skip -= drop

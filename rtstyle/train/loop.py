@@ -115,6 +115,7 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
     from ..nn.device import resolve_device
     from ..nn.encoder import ShallowEncoder
     from ..nn.losses import StyleContentLoss
+    from ..dsp.band_stats import reference_stats
     from ..nn.transform import TransformNet
 
     t_run = time.perf_counter()
@@ -152,11 +153,14 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
         for ref in spec.references:
             _named(check_reference, ref, spec.name)
     encoder = ShallowEncoder(feat_cfg.n_channels(stft_cfg), enc_cfg).to(device)
-    losses = []
+    losses, ref_frames = [], []
     for spec in s.styles:
         grams, weights, loss_k = [], [], None
+        ref_frames.append([])
         for ref in spec.references:
             S = _named(load_reference, ref, spec.name, stft_cfg)
+            if net_cfg.stats:       # (channels, bins, frames) -> (bins, frames), channels joined
+                ref_frames[-1].append(np.concatenate(list(S), axis=-1))
             X = to_features(S, stft=stft_cfg, features=feat_cfg)
             if X.shape[-1] < encoder.min_frames:
                 raise ParameterError(f"--style {spec.name}: {ref} is too short: {X.shape[-1]} "
@@ -199,6 +203,16 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
     # --- 4. net, optimiser, data generator, validation chunks; resume -------------------------
     torch.manual_seed(s.seed)
     net = TransformNet(net_cfg).to(device).train()
+    if net_cfg.stats:           # each style reference's band statistics, stored in the net
+        for k, (spec, frames) in enumerate(zip(s.styles, ref_frames)):
+            S_ref = torch.as_tensor(np.concatenate(frames, axis=-1), device=device,
+                                    dtype=torch.float64)
+            try:
+                mean, spread = reference_stats(S_ref, net.stats_weights.double())
+            except ValueError:
+                raise ParameterError(f"--style {spec.name}: the reference is silent") from None
+            net.set_style_stats(k, mean, spread)
+        del ref_frames
     opt = torch.optim.Adam(net.parameters(), lr=s.lr)
     rng = np.random.Generator(np.random.PCG64(s.seed))
     val_rng = np.random.Generator(np.random.PCG64([s.seed, 1]))

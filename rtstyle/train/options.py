@@ -29,6 +29,7 @@ DEFAULTS = dict(
     hidden=TransformConfig.hidden, layers=TransformConfig.layers,
     net_kernel=TransformConfig.kernel_size, embed_dim=TransformConfig.embed_dim,
     net="gain", bands=TransformConfig.bands, max_gain_db=30.0, dynamic_gain_db=6.0,
+    stats=True, stats_seconds=2.0, stats_spread=TransformConfig.stats_spread,
     lookahead=0, steps=2000, batch_size=16, chunk_frames=128, lr=2e-3, lr_final=0.1,
     seed=0, device="cpu", threads=None, val_every=100, val_chunks=16, checkpoint_every=100,
     log_every=25,
@@ -125,6 +126,10 @@ class TrainSettings:
         spectrum, the style's static curve bounded to ``±max_gain_db`` plus one that follows
         the input, bounded to ``±dynamic_gain_db``; ``residual``: a log-magnitude correction;
         :class:`~rtstyle.config.TransformConfig` ``output``).
+    stats, stats_seconds, stats_spread
+        ``gain`` nets: also match the input's running band statistics (over ``stats_seconds``)
+        to each style reference's (:mod:`rtstyle.dsp.band_stats`; ``stats_spread`` 0 matches
+        the mean only, 1 the spread too). The references' statistics are stored in the net.
     steps, batch_size, chunk_frames : int
         Adam steps; chunks per batch; frames per chunk that the loss sees (the net also sees
         its receptive field of real left context, and ``lookahead`` frames of right context).
@@ -164,6 +169,9 @@ class TrainSettings:
     bands: int = DEFAULTS["bands"]
     max_gain_db: float = DEFAULTS["max_gain_db"]
     dynamic_gain_db: float = DEFAULTS["dynamic_gain_db"]
+    stats: bool = DEFAULTS["stats"]
+    stats_seconds: float = DEFAULTS["stats_seconds"]
+    stats_spread: float = DEFAULTS["stats_spread"]
     steps: int = DEFAULTS["steps"]
     batch_size: int = DEFAULTS["batch_size"]
     chunk_frames: int = DEFAULTS["chunk_frames"]
@@ -207,6 +215,9 @@ class TrainSettings:
         if self.content_weight == 0 and self.style_weight == 0:
             raise ParameterError("--content-weight and --style-weight are both 0: nothing to learn")
         v.positive_float(self.lr, "lr")
+        v.positive_float(self.stats_seconds, "stats-seconds")
+        if self.stats and self.net != "gain":
+            object.__setattr__(self, "stats", False)    # statistics are a gain: residual has none
         v.unit_float(self.lr_final, "lr-final")
         if self.threads is not None:
             v.positive_int(self.threads, "threads")
@@ -234,7 +245,15 @@ class TrainSettings:
                                n_styles=len(self.styles), embed_dim=self.embed_dim,
                                lookahead=self.lookahead, output=self.net, bands=self.bands,
                                sr=self.sr, max_gain_db=self.max_gain_db,
-                               dynamic_gain_db=self.dynamic_gain_db)
+                               dynamic_gain_db=self.dynamic_gain_db, stats=bool(self.stats),
+                               stats_frames=self.stats_frames,
+                               stats_spread=float(self.stats_spread))
+
+    @property
+    def stats_frames(self) -> int:
+        """``stats_seconds`` in frames (at least 2)."""
+        hop = self.stft_config().hop_length
+        return max(2, round(float(self.stats_seconds) * self.sr / hop))
 
     # ------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
@@ -246,6 +265,7 @@ class TrainSettings:
     def from_dict(cls, d: dict) -> "TrainSettings":
         names = {f.name for f in dataclasses.fields(cls)}
         d = {"net": "residual", **d}    # a checkpoint from before gain nets: a residual net
+        d = {"stats": False, **d}       # ... and from before band statistics: none
         return cls(**{k: val for k, val in d.items() if k in names})
 
     def differences(self, other: "TrainSettings") -> list[str]:

@@ -1,0 +1,155 @@
+"""Band statistics: match the input's running spectral statistics to a style's.
+
+The levers of a spectral-envelope style (DESIGN.md, "Gain nets"; the research note's
+"statistics conditioning", after RAVE's AdaIN): per mel band ``b``, the log band power
+``L_b(t)`` of the input has a running mean ``μ_b`` and spread ``σ_b`` over the last few seconds;
+the style's reference recording has its own ``μ*_b`` and ``σ*_b``. The gain (in nepers of power)
+
+    G_b(t) = (μ*_b − μ_b) + (r_b − 1) · (L_b(t) − μ_b),   r_b = clip(σ*_b / σ_b, ¼, 2) ** spread
+
+moves the input's long-term spectrum onto the style's (the mean) and scales how far each band
+swings around it (the spread), while every frame keeps its own shape relative to the input's
+mean: harmonics, formant movements and onsets stay (they are the deviations ``L − μ``, only
+rescaled). The statistics are weighted by each frame's RMS, so pauses and silence do not count,
+and they are level-free: scaling the input scales every weight alike and moves ``L`` by a
+constant, which the per-frame energy match that follows removes.
+
+Shapes follow the nets: ``(..., bins, frames)`` magnitudes in, ``(..., bands, frames)`` out.
+Everything here is plain torch arithmetic shared by training (whole chunks), offline use and
+the streaming net (:class:`rtstyle.nn.transform.TransformNet`), so a stream equals the whole.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["band_power_basis", "band_log_power", "stats_terms", "window_sums", "window_stats",
+           "reference_stats", "match_gain", "SPREAD_RANGE", "SPREAD_FLOOR"]
+
+#: Floor of a band's log-power spread, in nepers of power (about ±2 dB): a band that barely
+#: moves over the window (a steady tone, the first frames of a stream) is not stretched by the
+#: style's whole spread.
+SPREAD_FLOOR = 0.5
+#: Bounds of the spread ratio ``σ*/σ``: a band swings at most twice as far, or a quarter as far,
+#: as in the input (a quarter still keeps a formant's movement audible).
+SPREAD_RANGE = (0.25, 2.0)
+#: Added to the band power before the log (power of linear magnitudes; the STFT of full-scale
+#: audio gives powers of order 1e2..1e4, digital silence exactly 0): keeps ``log`` finite.
+_TINY = 1e-12
+
+
+def band_power_basis(basis: torch.Tensor) -> torch.Tensor:
+    """The gain bands as power weights: each band's column scaled to sum to 1.
+
+    Parameters
+    ----------
+    basis : torch.Tensor [shape=(bins, bands)]
+        :func:`rtstyle.dsp.gain.band_basis`.
+
+    Returns
+    -------
+    weights : torch.Tensor [shape=(bins, bands)]
+        ``weights.T @ |X|²`` is each band's mean power per bin.
+    """
+    return basis / basis.sum(dim=0, keepdim=True)
+
+
+def band_log_power(S: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Log band power (nepers of power) of magnitudes ``S`` (..., bins, frames) → (..., bands,
+    frames)."""
+    return torch.log(torch.matmul(weights.transpose(0, 1), S.square()) + _TINY)
+
+
+def stats_terms(S: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+    """Per frame the weighted moments summed by the window: ``[w, w·L, w·L²]``.
+
+    ``S`` (..., bins, frames) magnitudes, ``L`` their :func:`band_log_power`; returns
+    (..., 1 + 2·bands, frames) with ``w`` the frame's RMS magnitude.
+    """
+    w = S.square().mean(dim=-2, keepdim=True).sqrt()
+    return torch.cat((w, w * L, w * L.square()), dim=-2)
+
+
+def window_sums(full: torch.Tensor, n: int) -> torch.Tensor:
+    """Sums over every run of ``n`` consecutive frames: (batch, C, n − 1 + k) → (batch, C, k).
+
+    Offline, ``full`` is the terms with ``n − 1`` zero frames before them; streaming, the last
+    ``n − 1`` frames of terms (a cache) before the new ones: the same sums either way.
+    """
+    C = full.shape[-2]
+    ones = full.new_ones(C, 1, n)
+    return F.conv1d(full, ones, groups=C)
+
+
+def window_stats(sums: torch.Tensor, bands: int) -> tuple[torch.Tensor, torch.Tensor,
+                                                          torch.Tensor]:
+    """The weighted mean and spread of the log band power from :func:`window_sums`.
+
+    Returns
+    -------
+    mean, spread : torch.Tensor [shape=(batch, bands, k)]
+        ``spread`` includes :data:`SPREAD_FLOOR` (``sqrt(var + floor²)``).
+    heard : torch.Tensor [shape=(batch, 1, k)], bool
+        False where the whole window was silent (no statistics: no gain).
+    """
+    s0 = sums[:, :1]
+    heard = s0 > 0
+    d = s0.clamp_min(1e-30)
+    mean = sums[:, 1:1 + bands] / d
+    var = (sums[:, 1 + bands:] / d - mean.square()).clamp_min(0.0)
+    return mean, torch.sqrt(var + SPREAD_FLOOR ** 2), heard
+
+
+def reference_stats(S: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A style reference's own statistics over all its frames.
+
+    Parameters
+    ----------
+    S : torch.Tensor [shape=(bins, frames)]
+        Magnitudes of the reference (several references: concatenate their frames).
+    weights : torch.Tensor [shape=(bins, bands)]
+        :func:`band_power_basis`.
+
+    Returns
+    -------
+    mean, spread : torch.Tensor [shape=(bands,)]
+        RMS-weighted, as the input's (:func:`window_stats`, spread floor included).
+    """
+    L = band_log_power(S, weights)
+    sums = stats_terms(S, L).sum(dim=-1, keepdim=True)[None]
+    mean, spread, heard = window_stats(sums, weights.shape[1])
+    if not bool(heard.all()):
+        raise ValueError("the style reference is silent")
+    return mean[0, :, 0], spread[0, :, 0]
+
+
+def match_gain(L: torch.Tensor, mean: torch.Tensor, spread: torch.Tensor, heard: torch.Tensor,
+               style_mean: torch.Tensor, style_spread: torch.Tensor,
+               exponent: float) -> torch.Tensor:
+    """The gain that moves the input's statistics onto the style's (module docstring).
+
+    Parameters
+    ----------
+    L, mean, spread : torch.Tensor [shape=(batch, bands, k)]
+        The frames' log band power and the window's statistics (:func:`window_stats`).
+    heard : torch.Tensor [shape=(batch, 1, k)], bool
+    style_mean, style_spread : torch.Tensor [shape=(batch, bands, 1)]
+    exponent : float >= 0
+        How far the spread is matched: 0 moves the mean only, 1 matches the spread too.
+
+    Returns
+    -------
+    G : torch.Tensor [shape=(batch, bands, k)]
+        Log power gain per band (nepers of power; halve it for magnitudes), its mean over the
+        bands removed (a level); 0 where not heard.
+    """
+    G = style_mean - mean
+    if exponent:
+        r = (style_spread / spread).clamp(*SPREAD_RANGE) ** exponent
+        G = G + (r - 1.0) * (L - mean)
+    # a gain equal in every band is a level, which the frame energy match takes back: remove
+    # it, so the bound on the gain is spent on the shape (a reference 20 dB louder than the
+    # input would otherwise use 20 dB of it)
+    G = G - G.mean(dim=-2, keepdim=True)
+    return torch.where(heard, G, torch.zeros_like(G))
