@@ -248,8 +248,9 @@ class LiveEngine:
 
     The same chain, built the same way, as :class:`~rtstyle.render.RenderSession` with
     ``keep_latency=True``: fed a signal in any pieces, its output equals ``rtstyle render
-    --keep-latency`` of that signal (within float32 rounding). Not thread-safe: one thread
-    (the worker) drives it.
+    --keep-latency`` of that signal (within float32 rounding). It follows the streaming protocol
+    (:class:`rtstyle.stream.protocol.StreamingStage`; ``latency`` at the device rate). Not
+    thread-safe: one thread (the worker) drives it.
 
     Parameters
     ----------
@@ -287,7 +288,7 @@ class LiveEngine:
         self.initial = {"mix": mix, "gain_db": gain_db, "bypass": bool(bypass),
                         "strength": strength, "morph": morph, "style": 0}
         self.current = dict(self.initial)
-        self._new_resamplers()
+        self._rs_in, self._rs_out = self._resamplers()
 
     @property
     def latency(self) -> int:
@@ -306,21 +307,19 @@ class LiveEngine:
         return (Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1, quality=q),
                 Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1, quality=q))
 
-    def _new_resamplers(self):
-        self._rs_in, self._rs_out = self._resamplers()
-
-    def process(self, x: np.ndarray) -> np.ndarray:
+    def feed(self, x: np.ndarray) -> np.ndarray:
         """``(1, n)`` at the device rate → the ``(1, m)`` output that is ready."""
-        m = self._rs_in.process(x)
+        m = self._rs_in.feed(x)
         y = self.streamer.feed(m) if m.shape[-1] else np.zeros((1, 0), np.float32)
-        return self._rs_out.process(y)
+        return self._rs_out.feed(y)
 
     def flush(self) -> np.ndarray:
         """The tail (the Streamer's latency and the resamplers' hold-back); then reset."""
         m = self._rs_in.flush()
         parts = [self.streamer.feed(m)] if m.shape[-1] else []
         parts.append(self.streamer.flush())
-        tail = self._rs_out.process(np.concatenate(parts, axis=1), last=True)
+        tail = np.concatenate([self._rs_out.feed(np.concatenate(parts, axis=1)),
+                               self._rs_out.flush()], axis=1)
         self.reset()
         return tail
 
@@ -334,7 +333,8 @@ class LiveEngine:
     def reset(self) -> None:
         """Fresh stream state; the current controls are set again."""
         self.streamer.reset()
-        self._new_resamplers()
+        self._rs_in.reset()
+        self._rs_out.reset()
         for k, v in self.current.items():
             if v != self.initial[k]:
                 self.streamer.set(k, v)
@@ -344,7 +344,7 @@ class LiveEngine:
         rng = np.random.default_rng(0)
         x = (0.05 * rng.standard_normal((1, max(1, int(seconds * self.sr))))).astype(np.float32)
         for i in range(0, x.shape[1], 256):
-            self.process(x[:, i:i + 256])
+            self.feed(x[:, i:i + 256])
         self.reset()
 
     def prefill(self, block: int) -> int:
@@ -369,9 +369,9 @@ class LiveEngine:
         for k in range(k0 + max(64, int(math.ceil(1.0 * self.sr / block)))):
             if k >= k0:
                 worst = max(worst, (k + 1) * block - produced)
-            m = rs_in.process(z)
+            m = rs_in.feed(z)
             y = sim.feed(m) if m.shape[-1] else np.zeros((1, 0), np.float32)
-            produced += rs_out.process(y).shape[-1]
+            produced += rs_out.feed(y).shape[-1]
         return int(worst)
 
 
@@ -427,8 +427,9 @@ class LiveCore:
     Parameters
     ----------
     engine : LiveEngine
-        Or any object with ``sr``, ``latency``, ``process``, ``flush``, ``reset``, ``set``,
-        ``current`` and ``prefill(block)``.
+        Or any object with ``sr``, ``set``, ``current``, ``prefill(block)`` and the streaming
+        protocol (:class:`rtstyle.stream.protocol.StreamingStage`: ``feed``, ``flush``,
+        ``reset``, ``latency``).
     block_size : int
         Frames per callback.
     input_channel : int
@@ -601,7 +602,7 @@ class LiveCore:
         if lost:
             self.lost_input += n
         t0 = time.perf_counter()
-        y = self.engine.process(x)
+        y = self.engine.feed(x)
         self.times_ms.append(1000.0 * (time.perf_counter() - t0))
         y = _finite(y, self)
         self.fed += n

@@ -191,8 +191,8 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
     x = y.reshape(channels, -1)
     t0 = time.perf_counter()
     try:
-        parts = [session.process(x[:, i:i + 65536]) for i in range(0, x.shape[1], 65536)]
-        parts.append(session.finish())
+        parts = [session.feed(x[:, i:i + 65536]) for i in range(0, x.shape[1], 65536)]
+        parts.append(session.flush())
     finally:
         session.close()
     out = np.concatenate(parts, axis=1)
@@ -209,10 +209,12 @@ class RenderSession:
     the input's length: spectral convergence and the peak are accumulated as the audio passes.
 
     Parameters are those of :func:`render`; ``sr_out`` (default ``sr``) is the output rate.
-    Use :meth:`schedule` for control events, :meth:`process` for each input block
-    ``(channels, n)`` and :meth:`finish` for the tail; :meth:`info` for the report;
-    :meth:`close` when done (it gives torch its previous thread count back: the session sets
-    ``threads`` when it starts).
+    Use :meth:`schedule` for control events, :meth:`feed` for each input block
+    ``(channels, n)`` and :meth:`flush` for the tail; :meth:`info` for the report (of the input
+    just flushed, until the next :meth:`feed`); :meth:`close` when done (it gives torch its
+    previous thread count back: the session sets ``threads`` when it starts). It follows the
+    streaming protocol (:class:`rtstyle.stream.protocol.StreamingStage`): :attr:`latency` is
+    what the output carries (0 when aligned), :attr:`streamer_latency` what the report states.
     """
 
     def __init__(self, *, sr: int, channels: int, style=None, block_size: int = 4096,
@@ -259,19 +261,25 @@ class RenderSession:
         self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr_out, channels=channels,
                                  quality=q)
         self._sc_stft = StreamingSTFT(n_fft=st.n_fft, hop_length=st.hop_length, channels=channels)
+        self._events: list[tuple[int, str, object]] = []   # sorted by sample (stable)
+        self._ignored: set[str] = set()   # controls that can do nothing here (warned once)
+        self._start()
+        self._ended = False               # flushed: the next feed starts a new input
+        self._restore_threads = use_threads(self.threads)   # the styles are loaded: torch is in
+
+    def _start(self) -> None:
+        """The per-input state: counters, alignment, SC sums, the next event to apply."""
+        st = self.streamer
         self._targets = collections.deque()   # target frames (channels, bins) not yet paired
         self._sc_num = self._sc_den = 0.0
         self._sc_skip = st.latency
         self._n_in = 0                    # input samples (file rate)
         self._m_in = 0                    # samples fed to the engine (model rate)
         self._m_out = 0                   # engine samples out
-        self._skip = 0 if keep_latency else st.latency
-        self._events: list[tuple[int, str, object]] = []   # sorted by sample (stable)
+        self._skip = 0 if self.keep_latency else st.latency
         self._next_event = 0              # index of the first event not applied yet
-        self._ignored: set[str] = set()   # controls that can do nothing here (warned once)
         self._peak = 0.0
         self._out_frames = 0
-        self._restore_threads = use_threads(self.threads)   # the styles are loaded: torch is in
 
     def close(self) -> None:
         """Give torch (and BLAS) their thread counts from before the session; safe twice."""
@@ -288,13 +296,23 @@ class RenderSession:
                                 key=lambda e: e[0])
 
     # ------------------------------------------------------------------ audio
-    def process(self, x: np.ndarray) -> np.ndarray:
-        """An input block ``(channels, n)`` at ``sr`` → the output that is ready, at ``sr_out``."""
-        self._n_in += x.shape[1]
-        return self._emit(self._engine(self._rs_in.process(x)))
+    def feed(self, x: np.ndarray) -> np.ndarray:
+        """An input block ``(channels, n)`` at ``sr`` → the output that is ready, at ``sr_out``.
 
-    def finish(self) -> np.ndarray:
-        """Flush everything: the rest of the output, cut to the exact length."""
+        The first block after :meth:`flush` starts a new input (as after :meth:`reset`).
+        """
+        if self._ended:
+            self.reset()
+        self._n_in += x.shape[1]
+        return self._emit(self._engine(self._rs_in.feed(x)))
+
+    def flush(self) -> np.ndarray:
+        """Flush everything: the rest of the output, cut to the exact length
+        (:attr:`expected_frames` in all). :meth:`info` still reports this input; the next
+        :meth:`feed` starts a new one."""
+        if self._ended:
+            self.reset()
+        self._ended = True
         tail = self._engine(self._rs_in.flush(), last=True)
         out = self._emit(tail, last=True)
         want = self.expected_frames
@@ -306,15 +324,32 @@ class RenderSession:
         self._out_frames = want
         return out
 
+    def reset(self) -> None:
+        """Start the input over: the Streamer (its initial settings), the resamplers, the
+        counters and the report are cleared; scheduled events stay, to apply from sample 0 again."""
+        self.streamer.reset()
+        self._rs_in.reset()
+        self._rs_out.reset()
+        self._sc_stft.reset()
+        self._start()
+        self._ended = False
+
     @property
-    def latency(self) -> int:
-        """Latency at the output rate (what ``keep_latency`` keeps)."""
+    def streamer_latency(self) -> int:
+        """The Streamer's latency at the output rate: what ``keep_latency`` keeps (and the
+        report's ``latency_samples``, kept or removed)."""
         return int(round(self.streamer.latency * self.sr_out / self.model_sr))
 
     @property
+    def latency(self) -> int:
+        """The protocol's latency (output samples before input sample 0 comes out):
+        :attr:`streamer_latency` with ``keep_latency``, else 0 (the output is aligned)."""
+        return self.streamer_latency if self.keep_latency else 0
+
+    @property
     def expected_frames(self) -> int:
-        n = int(round(self._n_in * self.sr_out / self.sr))
-        return n + (self.latency if self.keep_latency else 0)
+        """Output samples in all, once flushed: the input's length at ``sr_out`` + :attr:`latency`."""
+        return int(round(self._n_in * self.sr_out / self.sr)) + self.latency
 
     def _engine(self, x: np.ndarray, last: bool = False) -> np.ndarray:
         st, parts, pos = self.streamer, [], 0
@@ -353,7 +388,9 @@ class RenderSession:
         self.streamer.set(name, value)
 
     def _emit(self, y: np.ndarray, last: bool = False) -> np.ndarray:
-        out = self._rs_out.process(y, last=last)
+        out = self._rs_out.feed(y)
+        if last:
+            out = np.concatenate([out, self._rs_out.flush()], axis=1)
         if out.size:
             self._peak = max(self._peak, float(np.max(np.abs(out))))
         self._out_frames += out.shape[1]
@@ -375,8 +412,7 @@ class RenderSession:
             y = y[:, drop:]
         A = np.abs(self._sc_stft.feed(y))
         if last:
-            A = np.concatenate([A, np.abs(self._sc_stft.feed(
-                np.zeros((self.channels, st.n_fft // 2))))], axis=-1)
+            A = np.concatenate([A, np.abs(self._sc_stft.flush())], axis=-1)
         for t in range(A.shape[-1]):
             if not self._targets:
                 break
@@ -392,8 +428,8 @@ class RenderSession:
         if self._sc_den > 0:
             sc = float(10 * np.log10(max(self._sc_num, 1e-300) / self._sc_den))
         return {
-            "latency_samples": self.latency,
-            "latency_ms": 1000.0 * self.latency / self.sr_out,
+            "latency_samples": self.streamer_latency,
+            "latency_ms": 1000.0 * self.streamer_latency / self.sr_out,
             "rtf": elapsed / duration_s if duration_s else None,
             "sc_db": sc,
             "duration_s": duration_s,
@@ -454,10 +490,10 @@ def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, su
         with AudioWriter(path_out, sr=session.sr_out, channels=info_in.channels, format=format,
                          subtype=subtype, overwrite=overwrite, protect=[path_in]) as w:
             for block in blocks:
-                w.write(session.process(block))
+                w.write(session.feed(block))
                 if progress is not None:
                     progress(block.shape[1])
-            w.write(session.finish())
+            w.write(session.flush())
     finally:
         session.close()
     info = session.info(elapsed=time.perf_counter() - t0)

@@ -160,9 +160,9 @@ def test_resampler_stream_equals_one_shot_at_every_quality(signals, quality, ori
     assert rs.quality == quality
     parts, i = [], 0
     for n in [1, 64, 65, 511, 4096] * 10:
-        parts.append(rs.process(x[:, i:i + n]))
+        parts.append(rs.feed(x[:, i:i + n]))
         i += n
-    parts += [rs.process(x[:, i:]), rs.flush()]
+    parts += [rs.feed(x[:, i:]), rs.flush()]
     got = np.concatenate(parts, axis=1)
     ref = resample(x, orig_sr=orig_sr, target_sr=target_sr, quality=quality)
     assert got.shape == ref.shape == (2, round(x.shape[1] * target_sr / orig_sr))

@@ -155,7 +155,7 @@ class FakeEngine:
     def reset(self):
         self._buf = np.zeros(self.latency, np.float32)
 
-    def process(self, x):
+    def feed(self, x):
         self.calls += 1
         y = np.concatenate([self._buf, x[0]])
         out, self._buf = y[: x.shape[1]], y[x.shape[1]:]
@@ -300,7 +300,7 @@ def test_engine_prefill_is_the_block_for_identity_at_the_hop():
     assert eng.prefill(256) == 256             # the block; the hop (256) adds nothing
     assert eng.prefill(128) == 256             # a hop: output comes a hop at a time
     x = _noise(SR // 2)[None]
-    live = np.concatenate([eng.process(x[:, i:i + 300]) for i in range(0, x.shape[1], 300)]
+    live = np.concatenate([eng.feed(x[:, i:i + 300]) for i in range(0, x.shape[1], 300)]
                           + [eng.flush()], axis=1)
     import rtstyle
 
@@ -321,7 +321,7 @@ def test_engine_resamples_when_the_device_rate_differs(tmp_path, quality):
     assert model_sr == 16000
     eng = LiveEngine(styles, sr=SR, resample_quality=quality)
     x = _noise(SR // 2, seed=4)
-    live = np.concatenate([eng.process(x[None, i:i + 256]) for i in range(0, x.size, 256)]
+    live = np.concatenate([eng.feed(x[None, i:i + 256]) for i in range(0, x.size, 256)]
                           + [eng.flush()], axis=1)[0]
     import rtstyle
 
@@ -379,7 +379,7 @@ def test_engine_equals_render_keep_latency_at_other_settings(tmp_path):
     styles, _ = resolve(style)
     eng = LiveEngine(styles, sr=SR, **OTHER_SETTINGS)
     assert eng.latency == info["latency_samples"]
-    live = np.concatenate([eng.process(x[None, i:i + 256]) for i in range(0, x.size, 256)]
+    live = np.concatenate([eng.feed(x[None, i:i + 256]) for i in range(0, x.size, 256)]
                           + [eng.flush()], axis=1)[0]
     n = min(live.size, ref.size)
     assert abs(live.size - ref.size) <= 2

@@ -275,7 +275,7 @@ def test_core_applies_midi_at_the_hop_boundary_and_survives_a_bad_source():
         def prefill(self, block):
             return block
 
-        def process(self, x):
+        def feed(self, x):
             return x
 
         def flush(self):
@@ -647,6 +647,6 @@ def test_jack_junk_and_sysex_flood_leave_the_engine_running(analysis):
                           models_dir=a["models"], crossfade_ms=CROSSFADE_MS)
         for pos, name, value in m["log"]:
             s.schedule(pos, name, value)
-        ref = np.concatenate([s.process(dry[None]), s.finish()], axis=1)[0]
+        ref = np.concatenate([s.feed(dry[None]), s.flush()], axis=1)[0]
         assert ref.size == wet.size
         np.testing.assert_allclose(wet, ref, atol=1e-5)

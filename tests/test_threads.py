@@ -103,13 +103,13 @@ def test_live_worker_runs_the_engine_on_one_thread_unless_told(tmp_path, monkeyp
     fake = _FakeAudio({})
     monkeypatch.setitem(sys.modules, "rtstyle.io.audio", fake)
     monkeypatch.setattr(rtstyle.io, "audio", fake, raising=False)
-    seen, real = [], LiveEngine.process
+    seen, real = [], LiveEngine.feed
 
-    def process(self, x):
+    def feed(self, x):
         seen.append(torch.get_num_threads())
         return real(self, x)
 
-    monkeypatch.setattr(LiveEngine, "process", process)
+    monkeypatch.setattr(LiveEngine, "feed", feed)
     report, preset = tmp_path / "r.json", tmp_path / "p.toml"
     rc = cli.main(["live", "--style", "mA", "--models-dir", str(models), "--no-keys", "-q",
                    "--duration", "0.5", "--report", str(report), "--save-preset", str(preset),

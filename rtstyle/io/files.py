@@ -158,11 +158,12 @@ def resample(y: np.ndarray, *, orig_sr: int, target_sr: int,
 class Resampler:
     """Streaming soxr resampler (channel-first blocks), equal to :func:`resample` of the whole.
 
-    soxr's stream is delay-compensated: the concatenated outputs of :meth:`process` and
-    :meth:`flush` equal the one-shot result at the same ``quality`` (tested for each), so a
-    file resampled block by block is the same file. The stream holds samples back until its
-    filter has seen enough input, and how many depends on ``quality``: live adds that
-    hold-back to its buffer (:meth:`rtstyle.live.LiveEngine.prefill`). With equal rates it
+    It follows the streaming protocol (:class:`rtstyle.stream.protocol.StreamingStage`).
+    soxr's stream is delay-compensated (:attr:`latency` is 0): the concatenated outputs of
+    :meth:`feed` and :meth:`flush` equal the one-shot result at the same ``quality`` (tested for
+    each), so a file resampled block by block is the same file. The stream holds samples back
+    until its filter has seen enough input, and how many depends on ``quality``: live adds
+    that hold-back to its buffer (:meth:`rtstyle.live.LiveEngine.prefill`). With equal rates it
     passes blocks through (``quality`` is checked, and has no effect).
 
     Parameters
@@ -177,11 +178,19 @@ class Resampler:
         48000 → 22050 Hz: VHQ 1746, HQ 841, MQ 858, LQ 443, QQ 1;
         22050 → 48000 Hz: VHQ 1935, HQ 2011, MQ 2044, LQ 46, QQ 4.
 
+    Attributes
+    ----------
+    latency : int
+        0: output sample ``j`` is at time ``j / target_sr``, as input sample ``i`` is at
+        ``i / orig_sr`` (the hold-back delays when output is returned, not where it lies).
+
     Raises
     ------
     ParameterError
         A rate or channel count that is not a positive integer, or an unknown ``quality``.
     """
+
+    latency = 0
 
     def __init__(self, *, orig_sr: int, target_sr: int, channels: int,
                  quality: str = RESAMPLE_QUALITY):
@@ -194,17 +203,27 @@ class Resampler:
             self._rs = soxr.ResampleStream(self.orig_sr, self.target_sr, self.channels,
                                            dtype="float32", quality=self.quality)
 
-    def process(self, x: np.ndarray, *, last: bool = False) -> np.ndarray:
-        """``x`` (channels, n) → (channels, m) float32; ``last=True`` ends the stream."""
+    def feed(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (channels, n) at ``orig_sr`` → the (channels, m) float32 ready at ``target_sr``."""
+        return self._chunk(x, last=False)
+
+    def flush(self) -> np.ndarray:
+        """End the stream: its tail, (channels, m) float32; then :meth:`reset`."""
+        out = self._chunk(np.zeros((self.channels, 0), np.float32), last=True)
+        self.reset()
+        return out
+
+    def reset(self) -> None:
+        """Forget the stream (soxr's ``clear``): the next :meth:`feed` starts a new one."""
+        if self._rs is not None:
+            self._rs.clear()
+
+    def _chunk(self, x: np.ndarray, *, last: bool) -> np.ndarray:
         x = np.asarray(x, np.float32)
         if self._rs is None:
             return x
         out = self._rs.resample_chunk(np.ascontiguousarray(x.T), last=last)
         return np.ascontiguousarray(out.reshape(-1, self.channels).T)
-
-    def flush(self) -> np.ndarray:
-        """The stream's tail."""
-        return self.process(np.zeros((self.channels, 0), np.float32), last=True)
 
 
 def read_blocks(path, *, blocksize: int = 65536):

@@ -1,5 +1,9 @@
-"""The streaming engine: :class:`Streamer` (feed/flush/reset/latency) and its offline helper."""
+"""The streaming engine: :class:`Streamer` (feed/flush/reset/latency) and its offline helper.
 
+:class:`StreamingStage` is the protocol the Streamer and every stage in it follow.
+"""
+
+from .protocol import StreamingStage
 from .streamer import CEILING_DBFS, Streamer, process
 
-__all__ = ["Streamer", "process", "CEILING_DBFS"]
+__all__ = ["Streamer", "process", "CEILING_DBFS", "StreamingStage"]

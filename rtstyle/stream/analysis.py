@@ -4,9 +4,11 @@
 Frame ``t`` is centred on input sample ``t * hop_length`` and windowed by the periodic Hann of
 :func:`rtstyle.dsp.stft.window`; before the first sample the signal is zero (the centred STFT's
 ``n_fft // 2`` of padding, pre-filled at :meth:`reset`). Frame ``t`` is therefore complete, and
-returned, once input sample ``t * hop_length + n_fft // 2 - 1`` has arrived: the analysis delay
-is ``n_fft // 2`` samples. Fed with ``y`` followed by ``n_fft // 2`` zeros, the frames equal
-``rtstyle.dsp.stft.stft(y)`` (``1 + n // hop_length`` of them), whatever the block sizes.
+returned, once input sample ``t * hop_length + n_fft // 2 - 1`` has arrived: the analysis delay,
+:attr:`StreamingSTFT.latency`, is ``n_fft // 2`` samples. Fed with ``y`` and then flushed (which
+feeds ``n_fft // 2`` zeros), the frames equal ``rtstyle.dsp.stft.stft(y)``
+(``1 + n // hop_length`` of them), whatever the block sizes. It follows the streaming protocol
+(:class:`rtstyle.stream.protocol.StreamingStage`), with frames out.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class StreamingSTFT:
         self.reset()
 
     @property
-    def delay(self) -> int:
+    def latency(self) -> int:
         """Samples from a frame's centre to the arrival that completes it: ``n_fft // 2``."""
         return self.n_fft // 2
 
@@ -67,3 +69,16 @@ class StreamingSTFT:
         self._buf[:, :rest.shape[1]] = rest
         self._fill = rest.shape[1]
         return np.ascontiguousarray(D.transpose(0, 2, 1))
+
+    def flush(self) -> np.ndarray:
+        """End the stream: feed the centred STFT's ``n_fft // 2`` zeros of padding; then reset.
+
+        Returns
+        -------
+        D : np.ndarray [shape=(channels, 1 + n_fft // 2, k), dtype=complex128]
+            The frames left: with those :meth:`feed` returned, ``1 + n // hop_length`` frames for
+            ``n`` samples fed since the last reset (as ``stft`` of ``n`` samples: one for none).
+        """
+        D = self.feed(np.zeros((self.channels, self.n_fft // 2)))
+        self.reset()
+        return D

@@ -175,7 +175,7 @@ class Streamer:
     @property
     def engine_latency(self) -> int:
         """Samples from input to the wet signal: ``n_fft + (lookahead - 1) * hop_length``."""
-        return self._stft.delay + self._phase.latency - self.hop_length
+        return self._stft.latency + self._phase.latency - self.hop_length
 
     @property
     def latency(self) -> int:
@@ -262,7 +262,7 @@ class Streamer:
             self.reset()
             out = np.zeros((C, 0), np.float32)
             return out[0] if mono else out
-        D = self._stft.feed(np.zeros((C, self.n_fft // 2)))
+        D = self._stft.flush()              # the centred STFT's n_fft // 2 zeros
         parts = [self._run(D), self._phase.flush()]
         if self._n_out == 0:
             parts.insert(0, np.zeros((C, self._pre), np.float32))
@@ -307,7 +307,7 @@ class Streamer:
         """Frames → target magnitudes (identity or the style list) → phase → samples."""
         S = np.abs(D)
         if self._styles is not None and S.shape[-1]:
-            S = np.expm1(self._styles.frames(np.log1p(S)))
+            S = np.expm1(self._styles.feed(np.log1p(S)))
         if self.record_targets:
             self._targets.append(S.astype(np.float32))
         return self._phase.feed(S, D)

@@ -92,6 +92,7 @@ class StyleBank:
         if not styles:
             raise ParameterError("the style list is empty")
         self.channels, self.sr, self.hop_length, self.device = channels, sr, hop_length, device
+        self.bins = 1 + n_fft // 2
         self.envelope = one_of(envelope, ENVELOPES, "envelope")
         self.entries: list[_Entry] = []
         for spec in styles:
@@ -134,6 +135,8 @@ class StyleBank:
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
+        """Forget the stream (nets' state, the ring, glides, crossfade); the initial style
+        (the first entry), ``strength`` and ``morph`` again."""
         self._ring = None                 # (channels, bins, ring_len) recent input frames,
         self._ring_pos = 0                # a circular buffer: the next write goes to _ring_pos
         self._ring_fill = 0
@@ -182,8 +185,12 @@ class StyleBank:
         self._target[name] = _unit(name, value)
 
     # ------------------------------------------------------------------ frames
-    def frames(self, X: np.ndarray) -> np.ndarray:
-        """Several frames ``X`` (channels, bins, k) → targets (channels, bins, k).
+    #: The streaming protocol's latency (:class:`rtstyle.stream.protocol.StreamingStage`): 0,
+    #: the nets are causal (look-ahead nets are refused), so frame ``t`` out needs frame ``t`` in.
+    latency = 0
+
+    def feed(self, X: np.ndarray) -> np.ndarray:
+        """Several frames ``X`` (channels, bins, k) of log1p magnitudes → targets, same shape.
 
         While nothing glides or crossfades, the heard nets take the whole block in one call
         (render's speed); otherwise frame by frame. Equal either way to float64 rounding.
@@ -197,6 +204,16 @@ class StyleBank:
                 out[..., t] = self.frame(X[..., t])
             return out
         return self._step(X)
+
+    def flush(self) -> np.ndarray:
+        """End the stream: nothing is held back (no latency), so no frames; then reset.
+
+        Returns
+        -------
+        X : np.ndarray [shape=(channels, 1 + n_fft // 2, 0), dtype=float64]
+        """
+        self.reset()
+        return np.zeros((self.channels, self.bins, 0), np.float64)
 
     def frame(self, x: np.ndarray) -> np.ndarray:
         """One frame: ``x`` (channels, bins) log1p magnitudes → target (channels, bins)."""
