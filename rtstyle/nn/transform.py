@@ -558,5 +558,19 @@ class TransformNet(nn.Module):
         self._check_frames(history, "history")
         self.reset(history.shape[0])
         recent = history[..., max(0, history.shape[-1] - self.receptive_field):]
+        c = self.config
+        keep = max(c.context, c.lookahead, 1)
+        if c.stats and c.lookahead == 0 and recent.shape[-1] > keep:
+            # the statistics window reaches further back than the convolutions: its older
+            # frames only enter the statistics cache (their net output would be dropped), so a
+            # 2-s window costs a style switch the trunk over `context` frames, not 2 s of them
+            w = self.in_proj.weight
+            old = recent[..., :-keep].to(device=w.device, dtype=w.dtype)
+            recent = recent[..., -keep:]
+            S = torch.expm1(old)
+            terms = band_stats.stats_terms(S, band_stats.band_log_power(S, self.stats_weights))
+            full = torch.cat((self._stats_cache, terms), dim=-1)
+            self._stats_cache = full[..., terms.shape[-1]:]
+            self._fed += old.shape[-1]
         self.feed(recent, style)
         self._skip = 0
