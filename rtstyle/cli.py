@@ -235,6 +235,7 @@ def _add_render(sub) -> None:
                    help="style list: 'identity', MODEL or MODEL:STYLE, comma-separated; the "
                         "first is heard (default: the styles of 'rtstyle styles' that share the first "
                         "one's STFT)")
+    g.add_argument("--style-ref", action="append", metavar="CLIP", help=_STYLE_REF_HELP)
     g.add_argument("--strength", type=float, default=D["strength"], metavar="X",
                    help="0..1: blend of the input's and the style's spectra")
     g.add_argument("--morph", type=float, default=D["morph"], metavar="X",
@@ -346,7 +347,8 @@ def _run_render(args) -> int:
         check_output_path(out, overwrite=args.overwrite, protect=protect)
     if args.report:
         check_output_path(args.report, overwrite=args.overwrite, protect=protect)
-    styles = style_list(args.style, models_dir=args.models_dir)
+    styles = _with_refs(style_list(args.style, models_dir=args.models_dir)
+                        if args.style or not args.style_ref else [], args.style_ref)
     _warn_no_effect(styles, morph=args.morph, strength=args.strength)
     events_of = None
     if args.midi:
@@ -765,6 +767,7 @@ def _add_live(sub) -> None:
                    help="style list: 'identity', MODEL or MODEL:STYLE, comma-separated "
                         "(default: the styles of 'rtstyle styles' that share the first one's STFT; keys "
                         "1-9 pick one)")
+    g.add_argument("--style-ref", action="append", metavar="CLIP", help=_STYLE_REF_HELP)
     g.add_argument("--strength", type=float, default=S, metavar="X",
                    help=f"0..1 blend of the input's and the style's spectra ({D['strength']})")
     g.add_argument("--morph", type=float, default=S, metavar="X",
@@ -859,6 +862,18 @@ def _add_live(sub) -> None:
 
 
 #: rtstyle live flag → preset/settings key.
+_STYLE_REF_HELP = ("a recording (10 s or more) whose sound is a style at once, no training (its "
+                   "band statistics; appended to --style, or the only style without it); "
+                   "repeatable")
+
+
+def _with_refs(styles: list, refs) -> list:
+    """The style list with a zero-shot ``ref=CLIP`` entry appended per ``--style-ref``."""
+    from .style_ref import REF_PREFIX
+
+    return list(styles) + [REF_PREFIX + str(r) for r in (refs or [])]
+
+
 _LIVE_FLAGS = {"style": "style", "strength": "strength", "morph": "morph", "mix": "mix",
                "gain": "gain_db", "bypass": "bypass", "crossfade": "crossfade_ms",
                "envelope": "envelope",
@@ -916,6 +931,8 @@ def _run_live(args) -> int:
         from .render import style_list
 
         settings["style"] = style_list(settings["style"])
+    if args.style_ref:
+        settings["style"] = _with_refs(settings.get("style") or [], args.style_ref)
     if settings.get("style") is not None:
         _warn_no_effect(settings["style"], morph=settings.get("morph"),
                         strength=settings.get("strength"))

@@ -71,9 +71,14 @@ def _load_styles(items, *, device="cpu", models_dir=None, n_fft=None, hop_length
     the first one's STFT (a stream runs one) and to be causal, the messages naming the styles
     by name (the Streamer would name the loaded objects)."""
     from .models import Model, resolve_style
+    from .style_ref import REF_HOP_LENGTH, REF_N_FFT, REF_PREFIX, REF_SR, reference_style
 
-    cache, out, first = {}, [], None
+    cache, out, first, refs = {}, [], None, []
     for item in items:
+        if isinstance(item, str) and item.startswith(REF_PREFIX):
+            refs.append((len(out), item))   # made below, on the list's STFT
+            out.append(None)
+            continue
         if isinstance(item, str) and item != "identity":
             model, index = resolve_style(item, device=device, models_dir=models_dir, cache=cache)
             out.append((model, index))
@@ -100,6 +105,12 @@ def _load_styles(items, *, device="cpu", models_dir=None, n_fft=None, hop_length
                 f"hop_length={stft[2]}, but {_label(first[0])!r} at sr={first[1][0]}, "
                 f"n_fft={first[1][1]}, hop_length={first[1][2]}; one stream runs one STFT "
                 "(list styles of the same settings)")
+    if refs:   # zero-shot styles take the list's STFT (the engine's defaults without a model)
+        sr, nf, hop = first[1] if first else (REF_SR, n_fft or REF_N_FFT,
+                                              hop_length or REF_HOP_LENGTH)
+        for i, item in refs:
+            out[i] = (reference_style(item[len(REF_PREFIX):], sr=sr, n_fft=nf, hop_length=hop,
+                                      device=device), 0)
     return out
 
 

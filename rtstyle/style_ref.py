@@ -1,0 +1,112 @@
+"""Zero-shot styles: a recording's band statistics as a style, with no training.
+
+A gain net with band statistics (:mod:`rtstyle.dsp.band_stats`) moves the input's running
+long-term spectrum and band spread onto a style's. Those statistics are all a style needs to be
+heard through that mechanism, and any recording has them: :func:`reference_style` turns a clip
+into a one-style :class:`~rtstyle.models.Model` whose net is the statistics match alone (no
+learned curve on top), usable anywhere a style is (``render``/``live`` ``--style-ref``, a
+:class:`~rtstyle.stream.streamer.Streamer` style list). The trained styles add a learned static
+and dynamic curve on the same match; the README's judge tables compare the two.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from .config import StftConfig, TransformConfig
+from .errors import ParameterError
+from .io.files import load_audio
+from .nn._weights import path_name
+
+__all__ = ["reference_style", "MIN_REFERENCE_SECONDS", "REF_PREFIX"]
+
+#: A style list entry ``ref=PATH`` is the zero-shot style of the recording at PATH (``=`` is
+#: never part of a model name, so the entry cannot mean a model).
+REF_PREFIX = "ref="
+#: The STFT of a list of zero-shot styles alone (the bundled ``instruments`` model's, the
+#: engine's defaults); with a model in the list they take the model's.
+REF_SR, REF_N_FFT, REF_HOP_LENGTH = 22050, 1024, 256
+
+#: A reference shorter than this is refused: its statistics would describe a note or two, not
+#: the instrument.
+MIN_REFERENCE_SECONDS = 10.0
+
+
+def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
+                    hop_length: int = REF_HOP_LENGTH,
+                    stats_seconds: float = 2.0, stats_spread: float = 0.5, name=None,
+                    device: str = "cpu"):
+    """A style made from one recording's band statistics (zero-shot; module docstring).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The reference recording: any format and rate :func:`~rtstyle.io.files.load_audio`
+        reads, mono or multichannel (its channels' frames are pooled), at least
+        :data:`MIN_REFERENCE_SECONDS` long and not silent. It is resampled to ``sr``.
+    sr, n_fft, hop_length : int
+        The STFT of the stream it will run in (the engine's defaults).
+    stats_seconds, stats_spread : float
+        As ``rtstyle train``'s: the input's statistics window, and how far the spread is matched.
+    name : str, optional
+        The style's name (default: the file's stem).
+    device : str
+
+    Returns
+    -------
+    model : rtstyle.models.Model
+        One style; ``model.path`` is the reference, ``model.card`` says how it was made.
+
+    Raises
+    ------
+    AudioFileError
+        Missing, unreadable, empty or corrupt file (one line naming it).
+    ParameterError
+        Shorter than :data:`MIN_REFERENCE_SECONDS`, or silent.
+    """
+    import torch
+
+    from .dsp.band_stats import reference_stats
+    from .dsp.stft import stft
+    from .models import Model
+    from .nn.device import resolve_device
+    from .nn.transform import TransformNet
+
+    where = path_name(path)
+    cfg_stft = StftConfig(sr=sr, n_fft=n_fft, hop_length=hop_length)
+    if isinstance(stats_seconds, bool) or not isinstance(stats_seconds, (int, float)) \
+            or not stats_seconds > 0:
+        raise ParameterError(f"stats_seconds={stats_seconds!r} must be a positive number")
+    y, _ = load_audio(where, sr=sr)
+    y = y[None] if y.ndim == 1 else y
+    seconds = y.shape[-1] / sr
+    if seconds < MIN_REFERENCE_SECONDS:
+        raise ParameterError(f"{where}: {seconds:.1f} s long; a style reference needs at least "
+                             f"{MIN_REFERENCE_SECONDS:g} s")
+    S = np.abs(stft(y, n_fft=n_fft, hop_length=cfg_stft.hop_length))      # (ch, bins, frames)
+    config = TransformConfig(bins=cfg_stft.n_bins, hidden=1, kernel_size=1, layers=1,
+                             n_styles=1, embed_dim=1, output="gain", sr=sr, max_gain_db=30.0,
+                             dynamic_gain_db=6.0, stats=True,
+                             stats_frames=max(2, round(stats_seconds * sr / cfg_stft.hop_length)),
+                             stats_spread=stats_spread)
+    net = TransformNet(config)          # out_proj and static_gain start at zero: the match alone
+    S_all = torch.from_numpy(np.concatenate(list(S), axis=-1)).double()
+    try:
+        mean, spread = reference_stats(S_all, net.stats_weights.double())
+    except ValueError:
+        raise ParameterError(f"{where}: is silent; a style reference needs sound") from None
+    net.set_style_stats(0, mean, spread)
+    net.to(resolve_device(device)).eval().requires_grad_(False)
+    net.reset()
+    label = name or pathlib.Path(where).stem
+    card = {"name": label, "styles": [{"name": label, "references": [where]}], "sr": sr,
+            "stft": {"n_fft": n_fft, "hop_length": cfg_stft.hop_length,
+                     "win_length": cfg_stft.win_length},
+            "defaults": {"lookahead": 1, "phase_init": "input"},
+            "training": {"zero_shot": "band statistics of the reference (rtstyle.style_ref), "
+                                      "no training", "seconds": round(seconds, 2)},
+            "quality": {}, "licence": "the reference recording's own"}
+    return Model(name=label, path=pathlib.Path(where), card=card, net=net, styles=[label],
+                 sr=sr, n_fft=n_fft, hop_length=cfg_stft.hop_length, bundled=False)

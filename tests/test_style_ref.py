@@ -1,0 +1,103 @@
+"""Zero-shot styles (``--style-ref CLIP``): a recording's band statistics as a style, no
+training; bad references refused with one line, nothing written."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from rtstyle.dsp import band_stats
+from rtstyle.dsp.stft import stft
+from rtstyle.errors import AudioFileError, ParameterError
+from rtstyle.render import render
+from rtstyle.style_ref import REF_PREFIX, reference_style
+
+SR = 22050
+
+
+def coloured_noise(seconds: float, tilt_db_per_octave: float, seed: int,
+                   sr: int = SR) -> np.ndarray:
+    """White noise tilted by ``tilt`` dB per octave (pink is -3), at -20 dBFS RMS."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    X = np.fft.rfft(rng.standard_normal(n))
+    f = np.maximum(np.fft.rfftfreq(n, 1 / sr), 20.0)
+    y = np.fft.irfft(X * 10 ** (tilt_db_per_octave * np.log2(f / 1000) / 20), n)
+    return (0.1 * y / np.sqrt(np.mean(y ** 2))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("refs")
+    paths = {"bright": d / "bright.wav", "dark": d / "dark.flac", "short": d / "short.wav",
+             "silent": d / "silent.wav", "corrupt": d / "corrupt.wav"}
+    sf.write(paths["bright"], coloured_noise(12, +3.0, 1), SR)
+    sf.write(paths["dark"], np.stack([coloured_noise(11, -6.0, 2, 44100)] * 2, axis=1), 44100)
+    sf.write(paths["short"], coloured_noise(4, 0.0, 3), SR)
+    sf.write(paths["silent"], np.zeros(12 * SR, np.float32), SR)
+    paths["corrupt"].write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    return paths
+
+
+def tilt(y: np.ndarray, model) -> float:
+    """Spread (max - min) of the RMS-weighted mean log band power over the bands: a bright
+    signal and a dark one differ by tens of nepers."""
+    S = torch.from_numpy(np.abs(stft(y[None], n_fft=1024, hop_length=256))[0]).double()
+    mean, _ = band_stats.reference_stats(S, model.net.stats_weights.double())
+    return float(mean[2:-2].max() - mean[2:-2].min()), mean
+
+
+def test_a_reference_makes_a_style_that_moves_the_spectrum_toward_it(clips):
+    bright = reference_style(clips["bright"])
+    dark = reference_style(clips["dark"])       # 44.1 kHz stereo: resampled, channels pooled
+    assert bright.styles == ["bright"] and bright.sr == SR and bright.net.config.stats
+    y = coloured_noise(6, -3.0, 9)               # pink: between the two
+    out_b, _ = render(y, sr=SR, style=[bright])
+    out_d, _ = render(y, sr=SR, style=[dark])
+    _, m_in = tilt(y, bright)
+    _, m_b = tilt(out_b, bright)
+    _, m_d = tilt(out_d, bright)
+    # the high bands rise against the low ones toward the bright reference, fall toward the
+    # dark one (in nepers of band power; the references are 9 dB/octave apart, ~7 octaves)
+    slope = lambda m: float(m[-8:].mean() - m[2:10].mean())
+    assert slope(m_b) > slope(m_in) + 2.0 and slope(m_d) < slope(m_in) - 2.0, \
+        (slope(m_in), slope(m_b), slope(m_d))
+    # each frame keeps the input's level (the envelope follows the input)
+    rms = lambda v: float(np.sqrt(np.mean(v[SR:-SR] ** 2)))
+    assert abs(20 * np.log10(rms(out_b) / rms(y))) < 1.5
+
+
+def test_two_references_morph_and_list_with_a_model(clips):
+    out, info = render(coloured_noise(3, 0.0, 4), sr=SR,
+                       style=[REF_PREFIX + str(clips["bright"]), REF_PREFIX + str(clips["dark"])],
+                       morph=0.5)
+    assert np.isfinite(out).all() and info["styles"] == ["bright", "dark"]
+
+
+@pytest.mark.parametrize("which, error, words", [
+    ("short", ParameterError, "4.0 s long; a style reference needs at least 10 s"),
+    ("silent", ParameterError, "is silent"),
+    ("corrupt", AudioFileError, "corrupt.wav"),
+])
+def test_bad_references_are_refused_by_name(clips, which, error, words):
+    with pytest.raises(error, match=words.replace(".", r"\.")):
+        reference_style(clips[which])
+
+
+def test_cli_style_ref(clips, tmp_path):
+    src = tmp_path / "in.wav"
+    sf.write(src, coloured_noise(3, -3.0, 5), SR)
+    out = tmp_path / "out.wav"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rtstyle", "render", str(src), "-o",
+                                     str(out), *a], capture_output=True, text=True, timeout=300)
+    r = run("--style-ref", str(clips["bright"]))
+    assert r.returncode == 0, r.stderr
+    assert "style bright" in r.stdout and sf.info(str(out)).frames == 3 * SR
+    out.unlink()
+    r = run("--style-ref", str(clips["short"]))
+    assert r.returncode != 0 and not out.exists()
+    assert r.stderr.strip().splitlines() == [
+        f"rtstyle: error: {clips['short']}: 4.0 s long; a style reference needs at least 10 s"]
