@@ -63,6 +63,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
 from rtstyle.dsp.metrics import logmel_frechet  # noqa: E402
+from rtstyle.style_ref import REF_PREFIX  # noqa: E402
 from rtstyle.errors import RtStyleError  # noqa: E402
 from rtstyle.io.files import atomic_output, load_audio, save_audio  # noqa: E402
 
@@ -241,7 +242,7 @@ def group_prob(tags: dict, group) -> float:
 
 
 def instrument_of(style: str) -> str | None:
-    name = style.lower()
+    name = (Path(style[len(REF_PREFIX):]).stem if style.startswith(REF_PREFIX) else style).lower()
     return next((i for i in INSTRUMENTS if i in name), None)
 
 
@@ -300,6 +301,10 @@ def render(style: str, y: np.ndarray, sr: int, settings: dict) -> tuple[np.ndarr
     if style in ("telephone", "noise20"):
         return degrade(style, y, sr), 0.0
     kw = dict(settings) if style != "identity" else {}
+    if style.startswith(REF_PREFIX):       # a zero-shot style: the recording's statistics
+        from rtstyle.style_ref import reference_style
+
+        style = [reference_style(style[len(REF_PREFIX):])]
     st = Streamer(style, sr=sr, **kw)
     out = np.concatenate([st.feed(y), st.flush()], axis=-1)[st.latency: st.latency + len(y)]
     return out.astype(np.float32), st.limited_samples / max(len(y), 1)
@@ -308,6 +313,10 @@ def render(style: str, y: np.ndarray, sr: int, settings: dict) -> tuple[np.ndarr
 def model_sr(style: str) -> int | None:
     if style in CALIBRATION:
         return None
+    if style.startswith(REF_PREFIX):
+        from rtstyle.style_ref import REF_SR
+
+        return REF_SR
     from rtstyle.models import resolve_style
 
     model, _ = resolve_style(style)
@@ -547,7 +556,7 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--style", required=True,
-                   help="comma-separated style list (MODEL or MODEL:STYLE); the identity path "
+                   help="comma-separated style list (MODEL, MODEL:STYLE, or ref=CLIP for a zero-shot style); the identity path "
                         "and the calibration degradations are always added")
     p.add_argument("--heldout", type=Path, action="append", default=None,
                    help="held-out set folder(s) (tools/make_heldout.py); for each model the "
