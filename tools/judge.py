@@ -556,8 +556,9 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--style", required=True,
-                   help="comma-separated style list (MODEL, MODEL:STYLE, or ref=CLIP for a zero-shot style); the identity path "
-                        "and the calibration degradations are always added")
+                   help="comma-separated style list (MODEL, MODEL:STYLE, or ref=CLIP for a "
+                        "zero-shot style); the identity path and the calibration degradations "
+                        "are always added")
     p.add_argument("--heldout", type=Path, action="append", default=None,
                    help="held-out set folder(s) (tools/make_heldout.py); for each model the "
                         "one at its rate is used, else the first, resampled "
