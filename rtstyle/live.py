@@ -11,11 +11,15 @@ Threads (DESIGN.md, Live threading):
   rate: exactly ``rtstyle render --keep-latency``'s chain), and publishes the result at its
   place on the output timeline. It also writes the recordings.
 - The main thread shows the panel, reads keys and watches the device.
-- MIDI (``--midi``): rtmidi's thread only queues the raw messages
-  (:class:`rtstyle.io.midi.MidiInput`); the worker drains them at each hop boundary, before it
-  applies the queued controls, through :class:`rtstyle.control.Controller` (the mapping that
-  ``render --midi`` uses too), so a control acts on the input timeline at the next chunk the
-  worker runs. The MIDI port opens before the audio stream starts and closes after it stops
+- MIDI (``--midi``): rtmidi's thread only queues the raw messages, each stamped with the input
+  ring's ``written`` at arrival (:class:`rtstyle.io.midi.MidiInput`, its ``clock``); the
+  worker drains them before each chunk through :class:`rtstyle.control.Controller` (the
+  mapping that ``render --midi`` uses too) and applies each event when its processing reaches
+  the stamp: the chunk is cut there. So a MIDI control acts on the input timeline at the
+  position of the audio it arrived with, however far the worker lags (never earlier; later
+  only where the stamp lies in input a restart dropped). Keys (and a MIDI source without
+  stamps) act where the worker is when it takes them, before its next chunk. The MIDI port opens before the audio stream
+  starts and closes after it stops
   (python-rtmidi holds the GIL while its JACK client opens or closes: see
   :mod:`rtstyle.io.midi`).
 
@@ -41,6 +45,7 @@ know about; the cost is a 44-byte header write per second in the worker.)
 
 from __future__ import annotations
 
+import collections
 import gc
 import json
 import math
@@ -486,6 +491,8 @@ class LiveCore:
         self.on_midi = None
         self.midi_events = self.midi_errors = 0
         self.midi_log: list[tuple[int, str, object]] = []
+        self._stamped = False            # the source stamps its events (MidiInput.clock)
+        self._midi_due: collections.deque = collections.deque()   # (stamp, name, value)
         self.midi_learned: list[tuple[int, str]] = []
 
     @staticmethod
@@ -539,11 +546,18 @@ class LiveCore:
 
     def attach_midi(self, midi, controller, on_event=None) -> None:
         """Drain ``midi`` (a :class:`rtstyle.io.midi.MidiInput`, or anything with
-        ``events(controller)``) at each hop boundary, through ``controller``
+        ``events(controller)``) before each chunk, through ``controller``
         (:class:`rtstyle.control.Controller`); each event goes to ``on_event(name, value)``
-        (default :meth:`control`) and is applied before the next chunk. Call before
-        :meth:`start`."""
+        (default :meth:`control`) and is applied at once.
+
+        A source with a ``clock`` attribute (MidiInput) gets the input ring as its clock: it
+        stamps each message with the input position at arrival, and the event is applied
+        when the worker's processing reaches that position (the chunk is cut there), however
+        late the worker runs. Call before :meth:`start`."""
         self.midi, self.controller, self.on_midi = midi, controller, on_event
+        self._stamped = hasattr(midi, "clock")
+        if self._stamped:
+            midi.clock = self.in_ring
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._work, name="rtstyle-worker", daemon=True)
@@ -556,6 +570,7 @@ class LiveCore:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 return None
+        self._apply_midi_due(None)            # stamped past the last input taken: at its end
         try:
             tail = self.engine.flush()
         except Exception as err:             # noqa: BLE001 - keep what was recorded
@@ -581,14 +596,18 @@ class LiveCore:
     def _work(self) -> None:
         self.worker_priority = raise_thread_priority()
         try:
+            ring = self.in_ring
             while not self._stop.is_set():
+                # `written` before draining MIDI: an event stamped at or before w was queued
+                # by then, so it is drained now and applied inside this chunk, at its stamp
+                w = ring.written
                 if self.midi is not None:
                     self._poll_midi()
+                self._apply_midi_due(ring.read_pos)
                 self._apply_controls()
-                ring = self.in_ring
-                backlog = ring.written - ring.read_pos
+                backlog = w - ring.read_pos
                 if backlog > self.max_backlog:
-                    self._skip(ring.written)
+                    self._skip(w)
                     continue
                 if backlog <= 0:
                     time.sleep(self.poll)
@@ -598,11 +617,12 @@ class LiveCore:
             self.worker_error = err
 
     def _chunk(self, n: int) -> None:
+        r0 = self.in_ring.read_pos
         x, lost = self.in_ring.read(n)
         if lost:
             self.lost_input += n
         t0 = time.perf_counter()
-        y = self.engine.feed(x)
+        y = self._feed(x, r0)
         self.times_ms.append(1000.0 * (time.perf_counter() - t0))
         y = _finite(y, self)
         self.fed += n
@@ -624,6 +644,22 @@ class LiveCore:
             self.rec_wet.write(y)
             self.wet_frames += y.shape[1]
 
+    def _feed(self, x: np.ndarray, r0: int) -> np.ndarray:
+        """``engine.feed(x)`` (``x`` holds input positions ``r0 ..``), cut at the stamps of the
+        MIDI events due inside it, each applied there."""
+        due, n = self._midi_due, x.shape[1]
+        if not due or due[0][0] >= r0 + n:
+            return self.engine.feed(x)
+        parts, i = [], 0
+        while due and due[0][0] < r0 + n:
+            cut = due[0][0] - r0
+            if cut > i:
+                parts.append(self.engine.feed(x[:, i:cut]))
+                i = cut
+            self._apply_midi_due(r0 + i, fed=self.fed + i)
+        parts.append(self.engine.feed(x[:, i:]))
+        return np.concatenate(parts, axis=1)
+
     def _skip(self, w: int) -> None:
         """Backlog too old to be heard in time: drop it and restart the engine at the present."""
         p0 = max(w - self.block_size, self.in_ring.read_pos)
@@ -640,21 +676,42 @@ class LiveCore:
         from .control import LEARNED
 
         try:
-            events = self.midi.events(self.controller)
+            if self._stamped:
+                events = self.midi.events(self.controller, stamped=True)
+            else:
+                events = [(None, *e) for e in self.midi.events(self.controller)]
         except Exception:                    # noqa: BLE001 - MidiInput.events does not raise
             self.midi_errors += 1
             return
-        for name, value in events:
+        for stamp, name, value in events:
             if name == LEARNED:               # (cc, param): Controller has logged it
                 self.midi_learned.append(value)
-                continue
-            self.midi_events += 1
-            if len(self.midi_log) < MIDI_LOG_MAX:
-                self.midi_log.append((self.fed, name, value))
-            try:
-                (self.on_midi or self.control)(name, value)
-            except Exception:                # noqa: BLE001
-                self.midi_errors += 1
+            elif stamp is None:               # no stamp: now, at the worker's position
+                self._midi_event(self.fed, name, value)
+            else:                             # at its stamp (_apply_midi_due)
+                self._midi_due.append((stamp, name, value))
+
+    def _apply_midi_due(self, upto: int | None, fed: int | None = None) -> None:
+        """Apply the stamped MIDI events due at input position ``upto`` (stamped at or
+        before it; ``None``: all), logged at ``fed`` (default :attr:`fed`), then the
+        controls they queued."""
+        due = self._midi_due
+        if not due:
+            return
+        while due and (upto is None or due[0][0] <= upto):
+            _, name, value = due.popleft()
+            self._midi_event(self.fed if fed is None else fed, name, value)
+        self._apply_controls()
+
+    def _midi_event(self, pos: int, name: str, value) -> None:
+        """A MIDI event applied at ``pos`` (input samples taken): logged, then passed on."""
+        self.midi_events += 1
+        if len(self.midi_log) < MIDI_LOG_MAX:
+            self.midi_log.append((pos, name, value))
+        try:
+            (self.on_midi or self.control)(name, value)
+        except Exception:                    # noqa: BLE001
+            self.midi_errors += 1
 
     def _apply_controls(self) -> None:
         while True:

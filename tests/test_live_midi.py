@@ -19,20 +19,26 @@ Two halves:
 
 Timing in the JACK run: a MIDI event written at offset 0 of the cycle that starts at frame
 ``E`` (relative to the first played sample) reaches rtstyle in that cycle together with input
-samples ``E .. E + period``, so the worker applies it at input position ``E`` or ``E + block``.
-Output frame ``f`` of the recording carries input ``f - RT`` (RT: the round trip measured by
-the rig), i.e. engine output sample ``f - D`` with ``D = RT - engine latency`` in render
-``--keep-latency`` terms. The bound (issue 7, Targets): the output has become the new style by
-``E + RT + block + crossfade``, and nothing changes before ``E + D``.
+samples ``E .. E + period``. rtmidi's callback stamps it with the input ring's ``written`` at
+that moment, and the worker applies it exactly when its processing reaches that stamp (it cuts
+its chunk there), however far it lags behind the audio callback: at input position ``E`` or
+``E + block``, never earlier. Output frame ``f`` of the recording carries input ``f - RT`` (RT:
+the round trip measured by the rig), i.e. engine output sample ``f - D`` with ``D = RT - engine
+latency`` in render ``--keep-latency`` terms. The bound (issue 7, Targets): the output has
+become the new style by ``E + RT + block + crossfade``, and nothing changes before ``E + D``.
 
-Which of ``E`` and ``E + block`` it is depends on the order in which rtstyle's two JACK clients
-(rtmidi's and PortAudio's) run in that cycle, and on a loaded machine either happens (measured
-on two busy cores: ``E + block`` in 2 of 13 runs; the old CC7 check, which assumed ``E``,
-failed then). The report's ``midi.log`` holds the input position ``P`` the worker used, so the
-checks locate the change from ``P`` and the output, and bound ``P`` to ``E .. E + block``; none
-assumes ``P = E``. A gain change made at input position ``P`` is heard from engine-output index
-``P + L`` (the output stage acts on the input's timeline, one engine latency ``L`` later) and
-glides for 20 ms.
+Which of ``E`` and ``E + block`` the stamp is depends on the order in which rtstyle's two JACK
+clients (rtmidi's and PortAudio's) run in that cycle: ``written`` is ``E`` if rtmidi's runs
+first, ``E + block`` if PortAudio's has already copied the cycle's input. On a loaded machine
+either happens (measured on two busy cores: ``E + block`` in 2 of 13 runs). Before the stamps
+the worker applied an event at its own read position when it drained the queue, so a worker
+that fell behind and caught up several blocks at once applied it blocks *early*
+(test_core_applies_stamped_midi_where_its_audio_is_however_late_the_worker_runs pins that
+down without JACK). The report's ``midi.log`` holds the input position ``P`` the worker used,
+so the checks locate the change from ``P`` and the output, and bound ``P`` to ``E .. E +
+block``; none assumes ``P = E``. A gain change made at input position ``P`` is heard from
+engine-output index ``P + L`` (the output stage acts on the input's timeline, one engine
+latency ``L`` later) and glides for 20 ms.
 """
 
 from __future__ import annotations
@@ -325,6 +331,88 @@ def test_core_applies_midi_at_the_hop_boundary_and_survives_a_bad_source():
     assert eng.applied == [("gain_db", 40 * math.log10(64 / 127)), ("mix", 0.0)]
     assert core.midi_errors == 1 and core.midi_events == 3
     assert core.fallback_gain == pytest.approx(10 ** (40 * math.log10(64 / 127) / 20))
+
+
+def test_core_applies_stamped_midi_where_its_audio_is_however_late_the_worker_runs():
+    """A worker 3 blocks behind applies each MIDI event at the input position it arrived at
+    (the input ring's ``written`` when rtmidi's callback ran), not at its own read position.
+
+    No thread timing is involved: a fake clock calls the audio callback for blocks 0, 1 and 2
+    with no worker running; CC7 = 64 arrives through a real :class:`MidiInput` (over a fake
+    rtmidi port) between blocks 1 and 2 (stamp ``P = 2 block``), a program change before block
+    0 (stamp 0). Only then does the worker start and find the 3 blocks and both events. The
+    engine applies the output gain to what it is fed, so the wet recording shows where the
+    gain changed: exactly at ``P`` (before the stamps, the worker applied both at 0, two
+    blocks early), and ``midi.log`` says ``P``."""
+    from rtstyle.control import Controller
+    from rtstyle.io import midi
+    from rtstyle.live import LiveCore
+
+    block = PERIOD
+
+    class GainEngine:
+        """Latency 0, output = input × the gain set (so the output shows where it changed)."""
+
+        sr, latency = SR, 0
+
+        def __init__(self):
+            self.current = {"gain_db": 0.0, "style": 0}
+            self.fed = 0
+            self.applied = []                  # (input position, name, value)
+
+        def prefill(self, block):
+            return block
+
+        def feed(self, x):
+            self.fed += x.shape[1]
+            return x * np.float32(10 ** (self.current["gain_db"] / 20))
+
+        def flush(self):
+            return np.zeros((1, 0), np.float32)
+
+        def reset(self):
+            pass
+
+        def set(self, name, value):
+            self.applied.append((self.fed, name, value))
+            self.current[name] = value
+
+    class Recorder:
+        def __init__(self):
+            self.parts = []
+
+        def write(self, y):
+            self.parts.append(np.array(y))
+
+    eng, wet = GainEngine(), Recorder()
+    # margin: 3 blocks of backlog stay below max_backlog (no restart)
+    core = LiveCore(eng, block_size=block, margin=4 * block, recorders=(wet, None))
+    port = _FakeMidiIn()
+    mi = midi.MidiInput(port, "jack", None, virtual="ctl")
+    core.attach_midi(mi, Controller(n_styles=2))
+    x = (0.5 * harmonic(SR, f0=200, duration=3 * block / SR)).astype(np.float32)[:3 * block]
+    out = np.zeros((1, block), np.float32)
+    port.callback(([0xC0, 1], 0.0), None)                      # stamp 0
+    for k in range(3):
+        if k == 2:
+            port.callback(([0xB0, 7, 64], 0.0), None)          # stamp P = 2 blocks
+        core.callback(x[None, k * block:(k + 1) * block], out, block, 0)
+    assert core.in_ring.read_pos == 0 and core.in_ring.written == 3 * block   # 3 behind
+    P, g_db = 2 * block, 40 * math.log10(64 / 127)
+    core.start()
+    t_end = time.monotonic() + 10
+    while core.fed < 3 * block and time.monotonic() < t_end:
+        time.sleep(0.005)
+    core.stop()
+    assert core.worker_error is None and core.resets == 0 and core.fed == 3 * block
+    assert eng.applied == [(0, "style", 1), (P, "gain_db", pytest.approx(g_db))]
+    assert core.midi_log == [(0, "style", 1), (P, "gain_db", pytest.approx(g_db))]
+    y = np.concatenate(wet.parts, axis=1)[0]
+    assert y.size == 3 * block
+    np.testing.assert_array_equal(y[:P], x[:P])                # before P: the old gain
+    np.testing.assert_allclose(y[P:], x[P:] * 10 ** (g_db / 20), rtol=1e-6)
+    # the fallback (dry) gain follows too
+    assert core.fallback_gain == pytest.approx(10 ** (g_db / 20))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -390,6 +390,30 @@ def test_callback_queue_is_bounded_without_a_device():
     assert fake.calls[-2:] == [("close",), ("delete",)] and mi.closed
 
 
+def test_callback_stamps_each_message_with_the_clock():
+    """With a ``clock`` (live: the input ring), each message carries the clock's ``written``
+    at arrival, through the channel filter and the controller; without one, ``None``."""
+    import types
+
+    fake = _FakeMidiIn()
+    mi = midi.MidiInput(fake, "jack", 0, port_name="x", channel=1)
+    fake.callback(([0xB0, 7, 64], 0.001), None)                   # before a clock: None
+    clock = types.SimpleNamespace(written=512)
+    mi.clock = clock
+    fake.callback(([0xB1, 7, 1, 0xB0, 1, 127], 0.002), None)     # channel 2 part filtered out
+    clock.written = 768
+    fake.callback(([0xC0, 1], 0.003), None)
+    fake.callback(([0xB1, 7, 1], 0.004), None)                   # channel 2 only: left out
+    assert mi.drain(stamped=True, timed=True) == [
+        ([0xB0, 7, 64], 0.001, None), ([0xB0, 1, 127], 0.002, 512), ([0xC0, 1], 0.003, 768)]
+    fake.callback(([0xB0, 11, 0], 0.0), None)
+    assert mi.drain(stamped=True) == [([0xB0, 11, 0], 768)]
+    fake.callback(([0xB0, 11, 127], 0.0), None)
+    assert mi.events(Controller(n_styles=2), stamped=True) == [(768, "mix", 1.0)]
+    fake.callback(([0xB0, 11, 127], 0.0), None)
+    assert mi.events(Controller(n_styles=2)) == [("mix", 1.0)]   # unchanged without stamps
+
+
 def test_events_never_raise():
     class Bad:
         def handle(self, msg):

@@ -9,11 +9,14 @@ what they mean is :mod:`rtstyle.control`'s business (``Controller.handle``).
 - :func:`open_input`: open a port chosen by exact name, a unique part of a name, or index, or
   create a virtual port; returns a :class:`MidiInput`.
 - :class:`MidiInput`: rtmidi's callback (rtmidi's thread; with JACK, the JACK process thread)
-  only appends the ``(message, delta_time)`` tuple python-rtmidi already built to a bounded
-  ``collections.deque`` and counts what it drops: no parsing, no logging, no lock (``append``
-  and ``popleft`` are atomic). The audio worker calls :meth:`MidiInput.drain` (or
-  :meth:`MidiInput.events`) at each hop boundary and hands the messages to
-  :meth:`rtstyle.control.Controller.handle`, where running status and junk are parsed.
+  only appends the ``(message, delta_time)`` tuple python-rtmidi already built, paired with its
+  *stamp*, to a bounded ``collections.deque`` and counts what it drops: no parsing, no logging,
+  no lock (``append`` and ``popleft`` are atomic). The stamp is the audio input position at
+  arrival: the ``written`` counter (a plain int, read without a lock) of the object set as
+  :attr:`MidiInput.clock` (live sets its input ring), or ``None`` without one. The audio worker
+  calls :meth:`MidiInput.drain` (or :meth:`MidiInput.events`) and hands the messages to
+  :meth:`rtstyle.control.Controller.handle`, where running status and junk are parsed; with the
+  stamps it applies each event where the audio it arrived with is, however late it runs.
 
 Floods: sysex, MIDI clock and active sensing are ignored inside rtmidi (never copied to Python);
 a message longer than ``max_message_bytes`` that still arrives is dropped and counted; when the
@@ -366,6 +369,11 @@ class MidiInput:
     first) and ``oversized`` (dropped: longer than ``max_message_bytes``). The callback writes
     the counters; reading them from another thread is fine (ints, the GIL).
 
+    ``clock``: ``None``, or an object whose int attribute ``written`` is the audio input
+    position (samples taken so far; live's input ring, :class:`rtstyle.live.SpscRing`). Each
+    message is stamped on arrival with ``clock.written`` (``None`` without a clock):
+    ``drain(stamped=True)``, ``events(controller, stamped=True)``.
+
     Threads: the rtmidi callback is the single producer; one consumer thread calls
     :meth:`drain` / :meth:`events`. :meth:`close` from the consumer's side.
     """
@@ -383,6 +391,7 @@ class MidiInput:
         self.queue_size = int(queue_size)
         self.max_message_bytes = int(max_message_bytes)
         self.received = self.overflow = self.oversized = self.errors = 0
+        self.clock = None                               # stamps: see the class docstring
         self._queue = collections.deque(maxlen=self.queue_size)
         self._midiin = None                             # set once open: the caller deletes
         try:
@@ -402,13 +411,15 @@ class MidiInput:
     # ------------------------------------------------------------------ rtmidi's thread
     def _callback(self, event, _data=None):
         # Runs on rtmidi's thread (with JACK: inside the JACK process callback). Only an
-        # append of the tuple python-rtmidi made: no parsing, no logging, no lock.
+        # append of the tuple python-rtmidi made with its stamp (the audio input position: an
+        # int attribute read, no lock): no parsing, no logging.
         if len(event[0]) > self.max_message_bytes:
             self.oversized += 1
             return
         if len(self._queue) >= self.queue_size:
             self.overflow += 1                          # append drops the oldest
-        self._queue.append(event)
+        clock = self.clock
+        self._queue.append((event, None if clock is None else clock.written))
         self.received += 1
 
     # ------------------------------------------------------------------ the worker
@@ -426,22 +437,26 @@ class MidiInput:
     def closed(self) -> bool:
         return self._midiin is None
 
-    def drain(self, *, timed: bool = False) -> list:
+    def drain(self, *, timed: bool = False, stamped: bool = False) -> list:
         """Take every queued message (oldest first).
 
-        Call it from one thread (the audio worker, at each hop boundary) and pass each message
-        to :meth:`rtstyle.control.Controller.handle` (or use :meth:`events`).
+        Call it from one thread (the audio worker) and pass each message to
+        :meth:`rtstyle.control.Controller.handle` (or use :meth:`events`).
 
         Parameters
         ----------
         timed : bool
             Also return rtmidi's delta time (seconds since the previous message it received).
+        stamped : bool
+            Also return each message's stamp: :attr:`clock`'s ``written`` when it arrived
+            (``None`` if there was no clock then).
 
         Returns
         -------
         messages : list of list[int]
             Raw bytes, as rtmidi delivered them (one complete message, or several with running
-            status). With ``timed``: a list of ``(message, delta_seconds)``. With a
+            status). With ``timed``: a list of ``(message, delta_seconds)``; with ``stamped``:
+            ``(message, stamp)``; with both: ``(message, delta_seconds, stamp)``. With a
             ``channel``, other channels' messages are left out.
         """
         q = self._queue
@@ -450,26 +465,37 @@ class MidiInput:
         out = []
         try:
             while True:
-                out.append(q.popleft())
+                (msg, dt), stamp = q.popleft()
+                out.append((msg, (dt, stamp)))
         except IndexError:
             pass
         if self.channel is not None:
             out = _keep_channel(out, self.channel - 1)
-        return out if timed else [msg for msg, _ in out]
+        if timed and stamped:
+            return [(msg, dt, stamp) for msg, (dt, stamp) in out]
+        if timed or stamped:
+            return [(msg, extra[1 if stamped else 0]) for msg, extra in out]
+        return [msg for msg, _ in out]
 
-    def events(self, controller) -> list:
+    def events(self, controller, *, stamped: bool = False) -> list:
         """:meth:`drain`, each message through ``controller.handle``: the ``(name, value)``
-        events to apply now (e.g. ``control.apply(streamer, events, strict=False)``).
+        events to apply now (e.g. ``control.apply(streamer, events, strict=False)``); with
+        ``stamped``, ``(stamp, name, value)``, the stamp of the message each came from.
 
         A message the controller refuses is skipped (counted in ``errors``): MIDI never stops
         the engine. Call it from the thread that owns ``controller`` (it is not thread-safe).
         """
         events = []
-        for msg in self.drain():
+        for msg, stamp in self.drain(stamped=True):
             try:
-                events.extend(controller.handle(msg))
+                got = controller.handle(msg)
             except Exception:                           # noqa: BLE001 - never stop the engine
                 self.errors += 1
+                continue
+            if stamped:
+                events.extend((stamp, *e) for e in got)
+            else:
+                events.extend(got)
         return events
 
     def stats(self) -> dict:
@@ -519,7 +545,7 @@ class MidiInput:
 
 
 def _keep_channel(timed: list, ch: int) -> list:
-    """``(message, dt)`` pairs with only channel ``ch`` (0-based) and system messages left.
+    """``(message, extra)`` pairs with only channel ``ch`` (0-based) and system messages left.
 
     Channel messages of other channels are removed from inside a message too (running status
     resolved by :mod:`rtstyle.control`'s parser); a message left empty is dropped.
