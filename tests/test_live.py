@@ -402,7 +402,9 @@ def test_live_has_every_engine_flag_of_render():
     assert set(render) - file_only - set(live) == set()
     for dest in set(render) - file_only:
         assert render[dest].choices == live[dest].choices, dest
-        if dest != "models_dir":
+        if dest == "style_ref":      # appended to the style list: it reaches the 'style' key
+            assert "style" in DEFAULTS
+        elif dest != "models_dir":
             assert dest in _LIVE_FLAGS and _LIVE_FLAGS[dest] in DEFAULTS, dest
 
 
