@@ -35,7 +35,13 @@ def f0_track(y: np.ndarray, sr: int) -> np.ndarray:
 @pytest.mark.parametrize("style", BUNDLED)
 def test_a_style_keeps_a_glides_pitch(style):
     sr = load_model(style.split(":")[0]).sr
-    y = glide(sr)
+    # A3 to A5, a range every bundled instrument plays. Below ~160 Hz the flute and brass
+    # styles take the fundamental and the first partials away (their instruments have no
+    # energy there), and YIN, which takes the first deep dip of its difference function, then
+    # reads the 5th partial: at 110-440 Hz they keep 55-61 % of the frames (no octave errors,
+    # the rest 5x f0). CREPE on the held-out recordings still finds the pitch on 81-99 % of
+    # voiced frames (README, the judges).
+    y = glide(sr, f_start=220.0, f_end=880.0)
     out = process(y, sr=sr, model=style)
     f_in, f_out = f0_track(y, sr), f0_track(out, sr)
     inner = slice(len(f_in) // 10, -len(f_in) // 10)      # skip the fades at both ends
