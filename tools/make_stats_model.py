@@ -10,7 +10,7 @@ reference in the corpus.
 
 Why (README, "Does it keep the words and the melody?"): on the held-out judges the match alone
 keeps the words (mean PER 45 %) and the pitch with most of the timbre, while Gram training on
-top of it (``rtstyle train``, stats on) gains a little timbre and loses the words (PER 64-77 %).
+top of it (``rtstyle train``, stats on) gains a little timbre and loses the words (PER 73 %).
 The net keeps the source model's style embeddings (morphs between styles interpolate their
 statistics) and is otherwise as small as a TransformNet gets (one hidden channel, zero output).
 """
@@ -82,8 +82,8 @@ def main(argv=None) -> int:
             "references": refs,
             "embeddings": f"the style embeddings of the Gram-trained {src.name} net (morphs)",
             "ablation": "Gram training on top of the match (rtstyle train, stats on, 4000+ "
-                        "steps) raised the timbre gain by ~0.03 and the phone error rate to "
-                        "64-77 %: README, 'Does it keep the words and the melody?'",
+                        "steps) raised the timbre gain by ~0.02 and the mean phone error rate to "
+                        "73 % (53-84 %): README, 'Does it keep the words and the melody?'",
         }
         save_model(net, card, args.output, overwrite=args.overwrite)
     except RtStyleError as exc:
