@@ -20,7 +20,7 @@ from .errors import ParameterError
 from .io.files import load_audio
 from .nn._weights import path_name
 
-__all__ = ["reference_style", "MIN_REFERENCE_SECONDS", "REF_PREFIX"]
+__all__ = ["reference_style", "statistics_net", "MIN_REFERENCE_SECONDS", "REF_PREFIX"]
 
 #: A style list entry ``ref=PATH`` is the zero-shot style of the recording at PATH (``=`` is
 #: never part of a model name, so the entry cannot mean a model).
@@ -32,6 +32,22 @@ REF_SR, REF_N_FFT, REF_HOP_LENGTH = 22050, 1024, 256
 #: A reference shorter than this is refused: its statistics would describe a note or two, not
 #: the instrument.
 MIN_REFERENCE_SECONDS = 10.0
+
+
+def statistics_net(*, bins: int, sr: int, hop_length: int, n_styles: int = 1,
+                   embed_dim: int = 1, bands: int = 40, stats_seconds: float = 2.0,
+                   stats_spread: float = 0.5):
+    """A gain net that is the statistics match alone: one hidden channel, its output and static
+    curve at zero (their initial values), the styles' statistics still to be set
+    (:meth:`~rtstyle.nn.transform.TransformNet.set_style_stats`)."""
+    from .dsp.band_stats import window_frames
+    from .nn.transform import TransformNet
+
+    return TransformNet(TransformConfig(
+        bins=bins, hidden=1, kernel_size=1, layers=1, n_styles=n_styles, embed_dim=embed_dim,
+        output="gain", bands=bands, sr=sr, max_gain_db=30.0, dynamic_gain_db=6.0, stats=True,
+        stats_frames=window_frames(stats_seconds, sr=sr, hop_length=hop_length),
+        stats_spread=stats_spread))
 
 
 def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
@@ -66,13 +82,10 @@ def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
     ParameterError
         Shorter than :data:`MIN_REFERENCE_SECONDS`, or silent.
     """
-    import torch
-
     from .dsp.band_stats import reference_stats
     from .dsp.stft import stft
     from .models import Model
     from .nn.device import resolve_device
-    from .nn.transform import TransformNet
 
     where = path_name(path)
     cfg_stft = StftConfig(sr=sr, n_fft=n_fft, hop_length=hop_length)
@@ -86,15 +99,10 @@ def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
         raise ParameterError(f"{where}: {seconds:.1f} s long; a style reference needs at least "
                              f"{MIN_REFERENCE_SECONDS:g} s")
     S = np.abs(stft(y, n_fft=n_fft, hop_length=cfg_stft.hop_length))      # (ch, bins, frames)
-    config = TransformConfig(bins=cfg_stft.n_bins, hidden=1, kernel_size=1, layers=1,
-                             n_styles=1, embed_dim=1, output="gain", sr=sr, max_gain_db=30.0,
-                             dynamic_gain_db=6.0, stats=True,
-                             stats_frames=max(2, round(stats_seconds * sr / cfg_stft.hop_length)),
-                             stats_spread=stats_spread)
-    net = TransformNet(config)          # out_proj and static_gain start at zero: the match alone
-    S_all = torch.from_numpy(np.concatenate(list(S), axis=-1)).double()
+    net = statistics_net(bins=cfg_stft.n_bins, sr=sr, hop_length=cfg_stft.hop_length,
+                         stats_seconds=stats_seconds, stats_spread=stats_spread)
     try:
-        mean, spread = reference_stats(S_all, net.stats_weights.double())
+        mean, spread = reference_stats(S, net.stats_weights.double())
     except ValueError:
         raise ParameterError(f"{where}: is silent; a style reference needs sound") from None
     net.set_style_stats(0, mean, spread)

@@ -22,11 +22,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtstyle.config import StftConfig, TransformConfig  # noqa: E402
+from rtstyle.config import StftConfig  # noqa: E402
 from rtstyle.errors import RtStyleError  # noqa: E402
 
 
@@ -45,7 +44,7 @@ def main(argv=None) -> int:
 
         from rtstyle.dsp.band_stats import reference_stats
         from rtstyle.models import load_model, save_model
-        from rtstyle.nn.transform import TransformNet
+        from rtstyle.style_ref import statistics_net
         from rtstyle.train.data import load_reference
 
         src = load_model(args.source)
@@ -53,21 +52,14 @@ def main(argv=None) -> int:
         stft = StftConfig(sr=card["sr"], n_fft=card["stft"]["n_fft"],
                           hop_length=card["stft"]["hop_length"])
         old = src.net.config
-        cfg = TransformConfig(bins=old.bins, hidden=1, kernel_size=1, layers=1,
-                              n_styles=old.n_styles, embed_dim=old.embed_dim, output="gain",
-                              bands=old.bands, sr=stft.sr, max_gain_db=30.0, dynamic_gain_db=6.0,
-                              stats=True,
-                              stats_frames=max(2, round(args.stats_seconds * stft.sr
-                                                        / stft.hop_length)),
-                              stats_spread=args.stats_spread)
-        net = TransformNet(cfg)
+        net = statistics_net(bins=old.bins, sr=stft.sr, hop_length=stft.hop_length,
+                             n_styles=old.n_styles, embed_dim=old.embed_dim, bands=old.bands,
+                             stats_seconds=args.stats_seconds, stats_spread=args.stats_spread)
         with torch.no_grad():
             net.style_embedding.weight.copy_(src.net.style_embedding.weight)
         refs = {}
         for k, style in enumerate(card["styles"]):
-            frames = [np.concatenate(list(load_reference(args.corpus / r, stft)), axis=-1)
-                      for r in style["references"]]
-            S = torch.from_numpy(np.concatenate(frames, axis=-1)).double()
+            S = [load_reference(args.corpus / r, stft) for r in style["references"]]
             net.set_style_stats(k, *reference_stats(S, net.stats_weights.double()))
             refs[style["name"]] = style["references"]
         card.pop("architecture", None)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["band_power_basis", "band_log_power", "stats_terms", "window_sums", "window_stats",
-           "reference_stats", "match_gain", "SPREAD_RANGE", "SPREAD_FLOOR"]
+           "window_frames", "reference_stats", "match_gain", "SPREAD_RANGE", "SPREAD_FLOOR"]
 
 #: Floor of a band's log-power spread, in nepers of power (about ±2 dB): a band that barely
 #: moves over the window (a steady tone, the first frames of a stream) is not stretched by the
@@ -101,21 +101,30 @@ def window_stats(sums: torch.Tensor, bands: int) -> tuple[torch.Tensor, torch.Te
     return mean, torch.sqrt(var + SPREAD_FLOOR ** 2), heard
 
 
-def reference_stats(S: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def window_frames(seconds: float, *, sr: int, hop_length: int) -> int:
+    """The statistics window of ``seconds`` in frames of ``hop_length`` (at least 2)."""
+    return max(2, round(float(seconds) * sr / hop_length))
+
+
+def reference_stats(S, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A style reference's own statistics over all its frames.
 
     Parameters
     ----------
-    S : torch.Tensor [shape=(bins, frames)]
-        Magnitudes of the reference (several references: concatenate their frames).
+    S : array or torch.Tensor [shape=(..., bins, frames)], or a sequence of them
+        Magnitudes of the reference; every frame of every channel (and of every reference of a
+        sequence) is pooled.
     weights : torch.Tensor [shape=(bins, bands)]
-        :func:`band_power_basis`.
+        :func:`band_power_basis`; the statistics are computed in its dtype and device.
 
     Returns
     -------
     mean, spread : torch.Tensor [shape=(bands,)]
         RMS-weighted, as the input's (:func:`window_stats`, spread floor included).
     """
+    parts = [torch.as_tensor(p, dtype=weights.dtype, device=weights.device)
+             for p in (S if isinstance(S, (list, tuple)) else [S])]
+    S = torch.cat([p.movedim(-2, 0).reshape(p.shape[-2], -1) for p in parts], dim=-1)
     L = band_log_power(S, weights)
     sums = stats_terms(S, L).sum(dim=-1, keepdim=True)[None]
     mean, spread, heard = window_stats(sums, weights.shape[1])

@@ -159,8 +159,8 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
         ref_frames.append([])
         for ref in spec.references:
             S = _named(load_reference, ref, spec.name, stft_cfg)
-            if net_cfg.stats:       # (channels, bins, frames) -> (bins, frames), channels joined
-                ref_frames[-1].append(np.concatenate(list(S), axis=-1))
+            if net_cfg.stats:       # (channels, bins, frames), pooled by reference_stats
+                ref_frames[-1].append(S)
             X = to_features(S, stft=stft_cfg, features=feat_cfg)
             if X.shape[-1] < encoder.min_frames:
                 raise ParameterError(f"--style {spec.name}: {ref} is too short: {X.shape[-1]} "
@@ -205,10 +205,8 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
     net = TransformNet(net_cfg).to(device).train()
     if net_cfg.stats:           # each style reference's band statistics, stored in the net
         for k, (spec, frames) in enumerate(zip(s.styles, ref_frames)):
-            S_ref = torch.as_tensor(np.concatenate(frames, axis=-1), device=device,
-                                    dtype=torch.float64)
             try:
-                mean, spread = reference_stats(S_ref, net.stats_weights.double())
+                mean, spread = reference_stats(frames, net.stats_weights.double())
             except ValueError:
                 raise ParameterError(f"--style {spec.name}: the reference is silent") from None
             net.set_style_stats(k, mean, spread)

@@ -252,8 +252,10 @@ class TrainSettings:
     @property
     def stats_frames(self) -> int:
         """``stats_seconds`` in frames (at least 2)."""
-        hop = self.stft_config().hop_length
-        return max(2, round(float(self.stats_seconds) * self.sr / hop))
+        from ..dsp.band_stats import window_frames
+
+        return window_frames(self.stats_seconds, sr=self.sr,
+                             hop_length=self.stft_config().hop_length)
 
     # ------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
