@@ -143,6 +143,29 @@ def test_render_on_sigterm_and_sighup_leaves_nothing(sig, long_input, tmp_path):
     assert not out.exists() and hidden(tmp_path) == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_that_lands_in_a_finaliser_is_not_lost(sig, capsys):
+    """CI once saw SIGHUP arrive while llvmlite ran a ``__del__``: Python printed "Exception
+    ignored" with a traceback, dropped the stop, and the render ran to the end. The stop
+    must still raise, in ordinary code, with nothing printed."""
+    from rtstyle.cli import _Stopped, _StopSignals
+
+    class Finalised:
+        def __del__(self):
+            os.kill(os.getpid(), sig)          # the handler runs here, inside the finaliser
+            for _ in range(1000):
+                pass
+
+    t_end = time.monotonic() + 5.0
+    with pytest.raises(_Stopped) as caught, _StopSignals() as stop:
+        Finalised()                            # freed at once: __del__ swallows the first raise
+        while time.monotonic() < t_end:        # ordinary code: the redelivered stop lands here
+            time.sleep(0.001)
+    assert caught.value.signum == sig and stop.signum == sig
+    assert capsys.readouterr().err == ""
+    assert signal.getsignal(sig) is not stop._handler   # handlers restored
+
+
 def test_render_killed_leaves_a_temp_that_the_next_run_removes(long_input, tmp_path):
     out = tmp_path / "out.wav"
     proc = start_render(long_input, out)
