@@ -224,7 +224,7 @@ def test_unreadable_file(tmp_path, monkeypatch, signals):
     if os.name == "posix" and os.geteuid() != 0:
         path.chmod(0)
     else:  # root (or Windows) ignores the mode bits: make the module's open() refuse instead
-        import rtstyle.io.files as files
+        import rtstyle.io.reading as files     # where load_audio calls open()
 
         def refuse(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
