@@ -11,6 +11,7 @@ __all__ = [
     "RtStyleError",
     "ParameterError",
     "AudioFileError",
+    "OutputFileError",
     "DeviceError",
     "ModelError",
     "MidiError",
@@ -27,6 +28,14 @@ class ParameterError(RtStyleError, ValueError):
 
 class AudioFileError(RtStyleError, OSError):
     """An audio file that is missing, empty, truncated, not audio, or not writable."""
+
+
+class OutputFileError(AudioFileError):
+    """An output file of any kind (audio, a report, a preset, a model, a figure) that may not or
+    cannot be written: it exists, is an input, is a folder, its folder is missing or not
+    writable, the disk is full. Raised by :func:`rtstyle.io.files.atomic_output` and
+    :func:`~rtstyle.io.files.check_output_path`. A subclass of :class:`AudioFileError`, which
+    these raised before, so that ``except AudioFileError`` still catches them."""
 
 
 class DeviceError(RtStyleError, OSError):

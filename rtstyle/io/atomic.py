@@ -4,7 +4,7 @@
 an input, the folder writable); :func:`atomic_output` writes through a hidden temp file in the
 same folder and renames it into place, so an output is the old file or the complete new one,
 never a partial one, even after Ctrl-C; :func:`remove_stale_temps` clears what killed runs
-left.
+left. Failures raise :class:`~rtstyle.errors.OutputFileError`, whatever the file holds.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import secrets
 import stat
 
-from ..errors import AudioFileError, ParameterError
+from ..errors import AudioFileError, OutputFileError, ParameterError
 
 __all__ = ["atomic_output", "check_output_path", "remove_stale_temps"]
 
@@ -70,7 +70,7 @@ def check_output_path(path, *, overwrite=False, protect=()) -> pathlib.Path:
 
     Raises
     ------
-    AudioFileError
+    OutputFileError
         ``path`` is one of ``protect``; exists and ``overwrite`` is False; is a folder; or its
         folder is missing or not writable.
     """
@@ -80,25 +80,25 @@ def check_output_path(path, *, overwrite=False, protect=()) -> pathlib.Path:
         protect = (protect,)
     for other in protect:
         if _same_path(target, pathlib.Path(_path_name(other))):
-            raise AudioFileError(f"{name}: is an input file; refusing to overwrite it")
+            raise OutputFileError(f"{name}: is an input file; refusing to overwrite it")
     try:
         st = os.stat(target)                # follows links: what a write would replace
     except FileNotFoundError:
         st = None                           # nothing there (or a dangling link)
     except OSError as err:                  # a symlink loop (ELOOP), a folder we cannot search
-        raise AudioFileError(f"{name}: cannot be checked ({err.strerror or err})") from None
+        raise OutputFileError(f"{name}: cannot be checked ({err.strerror or err})") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise AudioFileError(f"{name}: is a folder")
+        raise OutputFileError(f"{name}: is a folder")
     if os.path.lexists(target) and not overwrite:
-        raise AudioFileError(f"{name}: exists (use --overwrite to replace it)")
+        raise OutputFileError(f"{name}: exists (use --overwrite to replace it)")
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise AudioFileError(f"{name}: is {_file_kind(st.st_mode)}, not a regular file; "
-                             "refusing to replace it")
+        raise OutputFileError(f"{name}: is {_file_kind(st.st_mode)}, not a regular file; "
+                              "refusing to replace it")
     folder = target.parent
     if not folder.is_dir():
-        raise AudioFileError(f"{name}: folder {str(folder)!r} does not exist")
+        raise OutputFileError(f"{name}: folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise AudioFileError(f"{name}: folder {str(folder)!r} is not writable")
+        raise OutputFileError(f"{name}: folder {str(folder)!r} is not writable")
     return target
 
 
@@ -149,7 +149,7 @@ def atomic_output(path, *, overwrite=False, protect=()):
 
     Raises
     ------
-    AudioFileError
+    OutputFileError
         As :func:`check_output_path` (checked before the block and again just before the
         rename, in case the target appeared meanwhile), or the temp file cannot be created or
         moved.
@@ -164,12 +164,12 @@ def atomic_output(path, *, overwrite=False, protect=()):
     try:
         try:
             yield tmp
-        except AudioFileError:
+        except AudioFileError:          # ours (an OutputFileError) or an audio writer's: as is
             raise
         except OSError as err:          # the writer's own error: a full disk, an I/O error
             if err.errno == errno.ENOSPC or _disk_full(tmp):
-                raise AudioFileError(f"{target}: {_NO_SPACE}") from None
-            raise AudioFileError(f"{target}: cannot write ({err.strerror or err})") from None
+                raise OutputFileError(f"{target}: {_NO_SPACE}") from None
+            raise OutputFileError(f"{target}: cannot write ({err.strerror or err})") from None
         _fsync(tmp)
         check_output_path(path, overwrite=overwrite, protect=protect)
         with contextlib.suppress(OSError):
@@ -180,7 +180,7 @@ def atomic_output(path, *, overwrite=False, protect=()):
         try:
             os.replace(tmp, target)
         except OSError as err:
-            raise AudioFileError(
+            raise OutputFileError(
                 f"{target}: cannot move the finished file into place ({err.strerror or err})"
             ) from None
     except BaseException:
@@ -228,14 +228,14 @@ def _create_temp(target: pathlib.Path) -> pathlib.Path:
             continue
         except OSError as err:
             if err.errno == errno.ENOSPC:
-                raise AudioFileError(f"{target}: {_NO_SPACE}") from None
-            raise AudioFileError(
+                raise OutputFileError(f"{target}: {_NO_SPACE}") from None
+            raise OutputFileError(
                 f"{target}: cannot create a file in {str(target.parent)!r} "
                 f"({err.strerror or err})"
             ) from None
         os.close(fd)
         return tmp
-    raise AudioFileError(f"{target}: cannot create a temp file in {str(target.parent)!r}")
+    raise OutputFileError(f"{target}: cannot create a temp file in {str(target.parent)!r}")
 
 
 def remove_stale_temps(path) -> list[pathlib.Path]:
@@ -290,7 +290,7 @@ def _fsync(path: pathlib.Path) -> None:
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
-        raise AudioFileError(f"{path}: the temp file vanished before it could be kept") from None
+        raise OutputFileError(f"{path}: the temp file vanished before it could be kept") from None
     except OSError:
         return
     _fsync_fd(fd)

@@ -16,7 +16,7 @@ the rest of rtstyle, its tools and its users import from here):
   file unless told to, and never an input; :class:`AudioWriter` writes block by block.
 - :mod:`rtstyle.io.atomic`: :func:`atomic_output` and :func:`check_output_path` apply those
   same rules to any other output (figures, JSON reports), so a CLI can check its outputs before
-  minutes of computation.
+  minutes of computation; they raise :class:`~rtstyle.errors.OutputFileError`.
 """
 
 from __future__ import annotations
