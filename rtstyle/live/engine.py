@@ -1,0 +1,172 @@
+"""The engine chain of ``rtstyle live``: device rate → the models' rate → Streamer → device
+rate (:class:`LiveEngine`, ``render --keep-latency``'s chain), the style list it runs
+(:func:`resolve`) and the buffering it needs (:func:`live_buffering`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ParameterError
+from .settings import DEFAULTS
+
+__all__ = ["resolve", "LiveEngine", "live_buffering"]
+
+
+def resolve(style=None, *, models_dir=None):
+    """The style list → ``(resolved entries, model rate or None for identity only)``.
+
+    As ``render`` does it (:func:`rtstyle.render._load_styles`): each model file loaded once
+    however often the list names it, every style checked to share the first one's STFT and to
+    be causal, the messages naming the styles.
+    """
+    from ..render import _load_styles, style_list
+    from ..stream.streamer import resolve_styles
+
+    styles = resolve_styles(_load_styles(style_list(style, models_dir=models_dir),
+                                         models_dir=models_dir), models_dir=models_dir)
+    return styles, next((m.sr for m, _ in styles if m is not None), None)
+
+
+class LiveEngine:
+    """Device rate → the models' rate → :class:`~rtstyle.stream.Streamer` → device rate.
+
+    The same chain, built the same way, as :class:`~rtstyle.render.RenderSession` with
+    ``keep_latency=True``: fed a signal in any pieces, its output equals ``rtstyle render
+    --keep-latency`` of that signal (within float32 rounding). It follows the streaming protocol
+    (:class:`rtstyle.stream.protocol.StreamingStage`; ``latency`` at the device rate). Not
+    thread-safe: one thread (the worker) drives it.
+
+    Parameters
+    ----------
+    styles : list
+        From :func:`resolve`.
+    sr : int
+        The device rate.
+    resample_quality : {'VHQ', 'HQ', 'MQ', 'LQ', 'QQ'}
+        soxr's preset for both resamplers (device rate ↔ the models' rate), as
+        ``render(resample_quality=...)``; it sets their hold-back, so :meth:`prefill` and the
+        buffer. No effect when the rates are equal.
+    **kw
+        The Streamer's settings (n_fft, hop_length, lookahead, phase_iters, phase_init,
+        momentum, strength, morph, crossfade_ms, mix, gain_db, bypass, device, envelope).
+    """
+
+    CONTROLS = ("mix", "gain_db", "bypass", "strength", "morph", "style")
+
+    def __init__(self, styles, *, sr: int, n_fft=None, hop_length=None, lookahead=1,
+                 phase_iters=None, phase_init="input", momentum=None, strength=1.0, morph=0.0,
+                 crossfade_ms=50.0, mix=1.0, gain_db=0.0, bypass=False, device="cpu",
+                 resample_quality="HQ", envelope="follow"):
+        from ..io.resampling import resample_quality as _quality
+        from ..stream import Streamer
+
+        self.sr = int(sr)
+        self.resample_quality = _quality(resample_quality, "resample_quality")
+        self.model_sr = next((m.sr for m, _ in styles if m is not None), self.sr)
+        self.streamer = Streamer(
+            [None if m is None else (m, i) for m, i in styles], sr=self.model_sr, n_fft=n_fft,
+            hop_length=hop_length, lookahead=lookahead, phase_iters=phase_iters,
+            phase_init=phase_init, momentum=momentum, strength=strength, morph=morph,
+            crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, bypass=bypass, device=device,
+            channels=1, envelope=envelope)
+        self.initial = {"mix": mix, "gain_db": gain_db, "bypass": bool(bypass),
+                        "strength": strength, "morph": morph, "style": 0}
+        self.current = dict(self.initial)
+        self._rs_in, self._rs_out = self._resamplers()
+
+    @property
+    def latency(self) -> int:
+        """Engine latency at the device rate (as ``render`` counts it)."""
+        return int(round(self.streamer.latency * self.sr / self.model_sr))
+
+    @property
+    def styles(self) -> list[str]:
+        return self.streamer.styles
+
+    def _resamplers(self):
+        """Fresh (device → models', models' → device) streaming resamplers at the quality."""
+        from ..io.resampling import Resampler
+
+        q = self.resample_quality
+        return (Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1, quality=q),
+                Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1, quality=q))
+
+    def feed(self, x: np.ndarray) -> np.ndarray:
+        """``(1, n)`` at the device rate → the ``(1, m)`` output that is ready."""
+        m = self._rs_in.feed(x)
+        y = self.streamer.feed(m) if m.shape[-1] else np.zeros((1, 0), np.float32)
+        return self._rs_out.feed(y)
+
+    def flush(self) -> np.ndarray:
+        """The tail (the Streamer's latency and the resamplers' hold-back); then reset."""
+        m = self._rs_in.flush()
+        parts = [self.streamer.feed(m)] if m.shape[-1] else []
+        parts.append(self.streamer.flush())
+        tail = np.concatenate([self._rs_out.feed(np.concatenate(parts, axis=1)),
+                               self._rs_out.flush()], axis=1)
+        self.reset()
+        return tail
+
+    def set(self, name: str, value) -> None:
+        """Change a control (validated by the Streamer; raises ParameterError)."""
+        if name not in self.CONTROLS:
+            raise ParameterError(f"unknown control {name!r}; expected one of {self.CONTROLS}")
+        self.streamer.set(name, value)
+        self.current[name] = value
+
+    def reset(self) -> None:
+        """Fresh stream state; the current controls are set again."""
+        self.streamer.reset()
+        self._rs_in.reset()
+        self._rs_out.reset()
+        for k, v in self.current.items():
+            if v != self.initial[k]:
+                self.streamer.set(k, v)
+
+    def warm_up(self, seconds: float = 0.5) -> None:
+        """Run the chain once (JIT kernels, allocations) so the first real block is on time."""
+        rng = np.random.default_rng(0)
+        x = (0.05 * rng.standard_normal((1, max(1, int(seconds * self.sr))))).astype(np.float32)
+        for i in range(0, x.shape[1], 256):
+            self.feed(x[:, i:i + 256])
+        self.reset()
+
+    def prefill(self, block: int) -> int:
+        """The smallest buffer (device samples) that keeps the output fed, worker infinitely fast.
+
+        Runs the chain's sample counts (an identity Streamer with the same STFT sizes, the same
+        resamplers at the same ``resample_quality``) for ``block``-sized callbacks: at callback
+        ``k`` the worker has had blocks ``0 .. k-1`` and the callback needs output up to
+        ``(k + 1) * block``. The start-up transient (output that is silent anyway) is not
+        counted. soxr's hold-back, and so this buffer, depends on the quality.
+        """
+        from ..stream import Streamer
+
+        st = self.streamer
+        sim = Streamer(None, sr=self.model_sr, n_fft=st.n_fft, hop_length=st.hop_length,
+                       lookahead=st.lookahead, phase_iters=0, channels=1)
+        rs_in, rs_out = self._resamplers()
+        hop = st.hop_length * self.sr / self.model_sr
+        k0 = int(math.ceil((self.latency + 2 * hop + block) / block)) + 1
+        z = np.zeros((1, block), np.float32)
+        produced = worst = 0
+        for k in range(k0 + max(64, int(math.ceil(1.0 * self.sr / block)))):
+            if k >= k0:
+                worst = max(worst, (k + 1) * block - produced)
+            m = rs_in.feed(z)
+            y = sim.feed(m) if m.shape[-1] else np.zeros((1, 0), np.float32)
+            produced += rs_out.feed(y).shape[-1]
+        return int(worst)
+
+
+def live_buffering(style, *, sr: int, block_size: int, margin_ms: float = DEFAULTS["margin_ms"],
+                   models_dir=None, **engine_kw) -> tuple[int, int]:
+    """``(engine latency, buffer)`` in samples at ``sr`` that ``live`` would run with.
+
+    ``engine_kw`` are :class:`LiveEngine`'s (``resample_quality``, ``lookahead``, ...).
+    """
+    styles, _ = resolve(style, models_dir=models_dir)
+    eng = LiveEngine(styles, sr=sr, **engine_kw)
+    return eng.latency, eng.prefill(block_size) + int(round(margin_ms * sr / 1000))
