@@ -14,10 +14,44 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import numpy as np
 
+
+
+#: Bounds on an ``rtstyle live`` subprocess beyond the audio it plays. They catch a hang, they
+#: do not measure speed: the tests wait for an event (its JACK ports appear: the readiness
+#: handshake, :meth:`Rig.wait_for_ports`; the process exits), so a generous bound costs a
+#: healthy run nothing. Measured on the 2-core test machine beside two busy loops: ports up
+#: ~6 s after the start; exit 1-2 s after Ctrl-C, once 15 s (a run with 76 xruns; the
+#: stream's close alone may take its 3-s limit, then the worker, MIDI and the recordings).
+LIVE_START_S = 120.0
+LIVE_STOP_S = 90.0
+#: The rig's own wait (:meth:`Rig.wait`) is the audio's length plus this: the rig counts on
+#: JACK's frame clock, which keeps the audio rate only as long as the server's cycles are on
+#: time; on a loaded machine they are not, so the margin is wide.
+RIG_SLACK_S = 30.0
+
+
+def popen_ctrl_c(args, **kw) -> subprocess.Popen:
+    """``subprocess.Popen(args, **kw)`` for a child that must act on SIGINT as on Ctrl-C.
+
+    A shell starts a background job (``make test &``, a CI step sent to the background) with
+    SIGINT and SIGQUIT ignored; its children inherit that, and Python keeps an inherited
+    SIG_IGN for SIGINT (no KeyboardInterrupt). ``rtstyle live`` then never saw the test's
+    SIGINT and ran on until the test's timeout killed it, its report unwritten: each loaded
+    run of this suite started here with ``&`` failed that way (the "live subprocess timeouts
+    under heavy load" of issue 14). A caught signal is reset to the default action on exec, so Python's
+    own handler, installed in this process just for the fork, gives the child SIGINT's
+    default. (Main thread only, as pytest runs tests.)
+    """
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(args, **kw)
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class MidiOutClient:
@@ -59,6 +93,7 @@ class JackServer:
     def __init__(self, name: str, *, sr: int = 22050, period: int = 256):
         self.name, self.sr, self.period = name, sr, period
         self.proc = None
+        self.log = None                         # jackd's stderr (see start())
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1"}
 
     @staticmethod
@@ -72,18 +107,28 @@ class JackServer:
             return f"the JACK-Client package is not usable ({err})"
         return None
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 30.0) -> None:
+        # jackd's stderr goes to a file, never to a pipe: jackd prints two or three lines per
+        # xrun ("JackEngine::XRun: client = ... was not finished"), and on two busy cores a
+        # 4-s run has hundreds of xruns; a pipe that nobody reads fills at 64 KB, jackd's
+        # server thread then blocks in write() and every client call (deactivate, close,
+        # connect) waits for it forever. That hung the MIDI fixture of test_live_midi on a
+        # loaded machine (seen: 65 KB of xrun lines, jackd in anon_pipe_write).
+        self.log = tempfile.NamedTemporaryFile(prefix=f"jackd-{self.name}-", suffix=".log")
         self.proc = subprocess.Popen(
             ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.sr),
              "-p", str(self.period)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            env=self.env, stdout=subprocess.DEVNULL, stderr=self.log)
         import jack
 
+        # polled every 0.1 s, so a healthy start returns in well under a second; 30 s is for
+        # a machine whose cores are all busy (jackd and the probe client then start slowly)
         t_end = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")[-500:]
-                raise RuntimeError(f"jackd exited ({self.proc.returncode}): {err}")
+                code, err = self.proc.returncode, self.log_tail()
+                self.stop()
+                raise RuntimeError(f"jackd exited ({code}): {err}")
             try:
                 c = jack.Client("rig-probe", no_start_server=True, servername=self.name)
                 c.close()
@@ -94,19 +139,27 @@ class JackServer:
                     raise RuntimeError(f"jackd -n {self.name} did not come up in {timeout} s")
                 time.sleep(0.1)
 
+    def log_tail(self, n: int = 500) -> str:
+        """The last ``n`` characters jackd wrote to stderr (read by name: the file offset
+        jackd writes at is not moved)."""
+        if self.log is None:
+            return ""
+        with open(self.log.name, "rb") as f:
+            return f.read().decode(errors="replace")[-n:]
+
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        self.proc = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+            self.proc = None
+        if self.log is not None:
+            self.log.close()                    # a NamedTemporaryFile: removed on close
+            self.log = None
 
 
 def server_class():
@@ -207,9 +260,10 @@ class Rig:
             time.sleep(0.05)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Deactivate and close both clients; a server that no longer answers (seen after
-        hundreds of xruns at 1.3-ms periods) leaves them to the process's exit instead of
-        hanging the caller."""
+        """Deactivate and close both clients; a server that no longer answers leaves them to
+        the process's exit instead of hanging the caller. (Seen after hundreds of xruns at
+        1.3-ms periods: most likely jackd blocked writing its xrun lines to a full stderr
+        pipe, which :meth:`JackServer.start` no longer gives it.)"""
         import threading
 
         def shut():

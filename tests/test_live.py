@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 from conftest import speechlike
+from jack_rig import LIVE_START_S, LIVE_STOP_S, RIG_SLACK_S, popen_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[1]
 SR, PERIOD = 22050, 256
@@ -658,7 +659,7 @@ class LiveRun:
         self.dir = tmp_path
         self.files = {k: tmp_path / f"{k}{ext}" for k, ext in
                       (("wet", ".wav"), ("dry", ".wav"), ("report", ".json"))}
-        self.proc = subprocess.Popen(
+        self.proc = popen_ctrl_c(                # interrupt() sends SIGINT (jack_rig)
             rtstyle_cmd("live", "--style", "identity", "--no-keys", "--block-size", str(PERIOD),
                         "--record", str(self.files["wet"]), "--record-dry",
                         str(self.files["dry"]), "--record-subtype", "FLOAT", "--report",
@@ -668,7 +669,7 @@ class LiveRun:
 
     def play(self, signal, tail):
         try:
-            self.rig.wait_for_ports(timeout=60)
+            self.rig.wait_for_ports(timeout=LIVE_START_S)
         except TimeoutError:
             self.proc.kill()
             raise AssertionError("rtstyle live did not open its ports: "
@@ -677,12 +678,12 @@ class LiveRun:
         time.sleep(0.3)                         # connections settle (JACK may report an xrun)
         self.xruns_before = self.rig.xruns
         self.rig.play(signal, signal.size + tail)
-        self.rig.wait(signal.size / SR + 30)
+        self.rig.wait(signal.size / SR + RIG_SLACK_S)
 
     def interrupt(self):
         """Ctrl-C, as a user stops it; returns (returncode, stdout, stderr, report)."""
         self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=30)
+        out, err = self.proc.communicate(timeout=LIVE_STOP_S)
         self.rig.close()
         report = (json.loads(self.files["report"].read_text())
                   if self.files["report"].exists() else None)
@@ -808,18 +809,18 @@ def test_xruns_are_counted_the_timeline_holds_and_a_lost_server_ends_cleanly(jac
     try:
         run = LiveRun(server, tmp_path)
         try:
-            run.rig.wait_for_ports(timeout=60)
+            run.rig.wait_for_ports(timeout=LIVE_START_S)
             run.rig.connect()
             time.sleep(0.3)
             run.rig.play(clicks, n + SR)
             time.sleep(2.4)
             run.rig.stall = 3                  # three late cycles, mid-run
-            run.rig.wait(n / SR + 30)
+            run.rig.wait(n / SR + RIG_SLACK_S)
             rig_xruns = run.rig.xruns
             recording = run.rig.recording.copy()
             run.rig.close()
             server.stop()                      # the "device" goes away
-            out, err = run.proc.communicate(timeout=30)
+            out, err = run.proc.communicate(timeout=LIVE_STOP_S)
         finally:
             run.close()
     finally:
@@ -884,7 +885,8 @@ def test_jack_server_gone_as_live_starts_is_one_line_and_no_recording(tmp_path, 
         r = subprocess.run([sys.executable, "-c", _KILL_AS_LIVE_STARTS, "live", "--style",
                             "identity", "--duration", "3", "--record", str(wet),
                             "--record-dry", str(dry), "--no-keys", "-q"],
-                           env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+                           env=env, capture_output=True, text=True,
+                           timeout=LIVE_START_S + LIVE_STOP_S, cwd=ROOT)
     finally:
         server.stop()
         for sem in Path("/dev/shm").glob(f"jack_sem.*{name}*"):   # our unclosed client's
@@ -907,14 +909,15 @@ def test_latency_test_through_a_jack_loopback(jack_server):
                             text=True, cwd=ROOT)
     client = jack.Client("rig-loop", no_start_server=True, servername=jack_server.name)
     try:
-        t_end = time.monotonic() + 60
+        t_end = time.monotonic() + LIVE_START_S
         while time.monotonic() < t_end and proc.poll() is None:
             names = [p.name for p in client.get_ports()]
             if "rtstyle:out_0" in names and "rtstyle:in_0" in names:
                 client.connect("rtstyle:out_0", "rtstyle:in_0")
                 break
             time.sleep(0.02)
-        out, err = proc.communicate(timeout=60)
+        # the 3 s it measures for, on JACK's clock, then its own exit
+        out, err = proc.communicate(timeout=3 + RIG_SLACK_S + LIVE_STOP_S)
     finally:
         client.close()
         if proc.poll() is None:
@@ -958,14 +961,14 @@ def test_keys_on_a_terminal_and_save_preset(jack_server, tmp_path):
                 except OSError:
                     return
     try:
-        t_end = time.monotonic() + 60
+        t_end = time.monotonic() + LIVE_START_S
         while b"keys:" not in screen and time.monotonic() < t_end:
             drain(0.1)
-        rig.wait_for_ports(timeout=5)
+        rig.wait_for_ports(timeout=5)           # "keys:" is printed once the stream is open
         for key in (b"]", b" ", b"+", b"7", b"q"):
             os.write(master, key)
             drain(0.3)
-        proc.wait(30)
+        proc.wait(LIVE_STOP_S)                  # q: the same shutdown as Ctrl-C
         drain(0.2)
     finally:
         rig.close()

@@ -59,7 +59,7 @@ import numpy as np
 import pytest
 
 from conftest import harmonic, model_card, noise
-from jack_rig import MidiOutClient
+from jack_rig import LIVE_START_S, LIVE_STOP_S, RIG_SLACK_S, MidiOutClient, popen_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[1]
 SR, PERIOD = 22050, 256
@@ -547,7 +547,7 @@ def jack_midi_run(tmp_path_factory):
             sender = MidiSender("rig-midi", server.name)      # before live: --midi finds it
             proc = rig = None
             try:
-                proc = subprocess.Popen(
+                proc = popen_ctrl_c(     # stopped by SIGINT below (jack_rig)
                     [sys.executable, "-m", "rtstyle", "live", "--style", "mA,mB", "--models-dir",
                      str(models), "--no-keys", "--block-size", str(PERIOD),
                      "--crossfade", str(CROSSFADE_MS), "--midi", "rig-midi",
@@ -557,7 +557,7 @@ def jack_midi_run(tmp_path_factory):
                     cwd=ROOT)
                 rig = _floor_rig(server.name)
                 try:
-                    rig.wait_for_ports(timeout=60)
+                    rig.wait_for_ports(timeout=LIVE_START_S)
                 except TimeoutError:
                     proc.kill()
                     raise AssertionError("rtstyle live did not open its ports: "
@@ -571,14 +571,14 @@ def jack_midi_run(tmp_path_factory):
                 sender.at(f0 + int(T_PROGRAM * SR), [0xC0, 1])
                 sender.flood(f0 + int(T_FLOOD * SR), flood)
                 sender.at(f0 + int(T_GAIN * SR), [0xB0, 7, 64])
-                rig.wait(T_END + 30)
+                rig.wait(T_END + 1 + RIG_SLACK_S)      # the clip and its 1-s tail
                 rig_xruns = rig.xruns - x0 + sender.xruns - s0
                 recording = rig.recording.copy()
                 sent = [(t - f0, m) for t, m in sender.sent]
                 flood_done = None if sender.flood_done is None else sender.flood_done - f0
                 left = len(sender.flooding)
                 proc.send_signal(signal.SIGINT)
-                out, err = proc.communicate(timeout=30)
+                out, err = proc.communicate(timeout=LIVE_STOP_S)
             finally:
                 if proc is not None and proc.poll() is None:
                     proc.kill()

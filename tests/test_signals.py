@@ -25,6 +25,7 @@ import pytest
 import soundfile as sf
 
 from conftest import noise, speechlike
+from jack_rig import LIVE_START_S, LIVE_STOP_S
 
 ROOT = Path(__file__).resolve().parents[1]
 SR, PERIOD = 22050, 256
@@ -166,6 +167,28 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(sig, capsys):
     assert signal.getsignal(sig) is not stop._handler   # handlers restored
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "product bug (tests found it under load): AudioWriter.__enter__ (rtstyle/io/writing.py) "
+    "handles only soundfile's errors once the temp exists, so a stop signal that lands while "
+    "the SoundFile opens leaves the temp behind; test_render_on_sigterm_and_sighup_leaves_"
+    "nothing hits that window now and then on a loaded machine. Strict: remove this mark "
+    "with the fix"))
+def test_a_stop_while_the_output_opens_leaves_no_temp(tmp_path, monkeypatch):
+    """The window that the render signal test above hits only by chance, made exact: the
+    stop (SIGTERM/SIGHUP arrive as KeyboardInterrupt's subclass) raised while soundfile opens
+    the temp file that atomic_output has just created."""
+    from rtstyle.io import writing
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writing.sf, "SoundFile", stopped)
+    w = writing.AudioWriter(tmp_path / "out.wav", sr=SR, channels=1)
+    with pytest.raises(KeyboardInterrupt):
+        w.__enter__()
+    assert hidden(tmp_path) == [] and not (tmp_path / "out.wav").exists()
+
+
 def test_render_killed_leaves_a_temp_that_the_next_run_removes(long_input, tmp_path):
     out = tmp_path / "out.wav"
     proc = start_render(long_input, out)
@@ -216,7 +239,7 @@ class Live:
     def play(self, clip, seconds: float):
         """Play ``clip`` and let ``seconds`` of it pass."""
         try:
-            self.rig.wait_for_ports(timeout=90)
+            self.rig.wait_for_ports(timeout=LIVE_START_S)
         except TimeoutError:
             self.proc.kill()
             raise AssertionError("rtstyle live did not open its ports: "
@@ -227,7 +250,7 @@ class Live:
 
     def stop(self, sig):
         self.proc.send_signal(sig)
-        _, err = self.proc.communicate(timeout=60)
+        _, err = self.proc.communicate(timeout=LIVE_STOP_S)
         return err
 
     def close(self):
