@@ -739,15 +739,41 @@ def test_live_round_trip_equals_render(jack_server, tmp_path):
                        f"(engine), {rig_xruns} xruns (rig)")
         if clean:
             break
-    load = "; ".join(history) + ("" if clean else " (a loaded machine: checks on 90%)")
+    load = "; ".join(history) + ("" if clean else " (a loaded machine: checks piece by piece)")
+    events = report["xruns"] + report["dropouts"] + rig_xruns      # of the run checked
+
+    def nearest(w, piece):
+        """Where in ``w`` ``piece`` fits best: least squared error (not the largest cross-
+        correlation, which picks louder vowels of this speech-like clip over the exact place)."""
+        from scipy.signal import correlate
+
+        w64, p64 = w.astype(np.float64), piece.astype(np.float64)
+        energy = np.concatenate([[0.0], np.cumsum(w64 ** 2)])
+        err = (energy[p64.size:] - energy[:-p64.size]
+               - 2 * correlate(w64, p64, mode="valid", method="fft"))
+        return int(np.argmin(err))
 
     def mostly_equal(a, b, seg=2048):
-        """Where a run had xruns or dropouts, 90% of the 2048-sample pieces must be exact."""
+        """Where a run had xruns or dropouts: ``b`` in 2048-sample pieces, each found exact
+        in ``a`` within 1 s of its place. An xrun skips or repeats whole JACK cycles of the
+        player, rtstyle or the recorder, so what follows it is shifted (by -14..+10 periods in
+        four loaded runs) and one alignment for the whole clip fails everything after the first
+        xrun (77% of the pieces, one loaded run). Each detected event (an xrun seen by rtstyle
+        or the rig, a dropout) may spoil the two pieces around it, and never more than a
+        quarter of the pieces in all (0-6 of 221 in those runs, with 3-32 events);
+        every other piece must be exact, as a clean run is checked."""
         n = min(a.size, b.size)
         assert n >= 0.9 * clip.size, (n, load)
-        ok = [np.abs(a[i:i + seg] - b[i:i + seg]).max() <= 1e-5
-              for i in range(0, n - seg, seg)]
-        assert np.mean(ok) >= 0.9, (np.mean(ok), load)
+        far = SR
+        bad = pieces = 0
+        for i in range(0, n - seg, seg):
+            piece, lo = b[i:i + seg], max(i - far, 0)
+            if np.abs(piece).max() < 1e-3:          # silence matches anywhere: no evidence
+                continue
+            pieces += 1
+            j = lo + nearest(a[lo:i + far + seg], piece)
+            bad += not np.abs(a[j:j + seg] - piece).max() <= 1e-5
+        assert bad <= min(2 * events, pieces // 4), (bad, pieces, events, load)
     # --- the report (written at exit, after Ctrl-C) ---
     assert set(REPORT_KEYS) <= set(report)
     assert report["sr"] == SR and report["block_size"] == PERIOD
@@ -771,7 +797,7 @@ def test_live_round_trip_equals_render(jack_server, tmp_path):
     if clean:
         np.testing.assert_array_equal(dry[d0:d0 + clip.size], clip, err_msg=load)
     else:
-        mostly_equal(dry[d0:d0 + clip.size], clip)
+        mostly_equal(dry[d0:], clip)             # (the rest of dry: shifted pieces too)
     # ... and its wet recording is render --keep-latency of what it took in
     ref, info = rtstyle.render(dry, sr=SR, style="identity", keep_latency=True)
     L = info["latency_samples"]
@@ -784,7 +810,7 @@ def test_live_round_trip_equals_render(jack_server, tmp_path):
     if clean:
         np.testing.assert_allclose(a, b, atol=1e-5, err_msg=load)
     else:                                        # xruns twice: content must still hold mostly
-        mostly_equal(a, b)
+        mostly_equal(recording[measured:], b)
 
 
 def test_xruns_are_counted_the_timeline_holds_and_a_lost_server_ends_cleanly(jack_server,
