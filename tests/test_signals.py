@@ -167,12 +167,6 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(sig, capsys):
     assert signal.getsignal(sig) is not stop._handler   # handlers restored
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug (tests found it under load): AudioWriter.__enter__ (rtstyle/io/writing.py) "
-    "handles only soundfile's errors once the temp exists, so a stop signal that lands while "
-    "the SoundFile opens leaves the temp behind; test_render_on_sigterm_and_sighup_leaves_"
-    "nothing hits that window now and then on a loaded machine. Strict: remove this mark "
-    "with the fix"))
 def test_a_stop_while_the_output_opens_leaves_no_temp(tmp_path, monkeypatch):
     """The window that the render signal test above hits only by chance, made exact: the
     stop (SIGTERM/SIGHUP arrive as KeyboardInterrupt's subclass) raised while soundfile opens

@@ -233,7 +233,12 @@ def _create_temp(target: pathlib.Path) -> pathlib.Path:
                 f"{target}: cannot create a file in {str(target.parent)!r} "
                 f"({err.strerror or err})"
             ) from None
-        os.close(fd)
+        try:
+            os.close(fd)
+        except BaseException:           # a stop right after the create: leave no temp
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return tmp
     raise OutputFileError(f"{target}: cannot create a temp file in {str(target.parent)!r}")
 

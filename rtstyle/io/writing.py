@@ -225,6 +225,13 @@ class AudioWriter:
                 raise AudioFileError(f"{self._name}: {_NO_SPACE}") from None
             raise ParameterError(f"{self._name}: cannot write {self._fmt}/{self._subtype} with "
                                  f"{self.channels} channel(s) at sr={self.sr} ({_reason(err)})") from None
+        except BaseException:          # a stop (Ctrl-C, SIGTERM) while the file opens: no temp
+            if self._ctx is not None:
+                self._ctx.__exit__(*sys.exc_info())
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise
         self._tmp = tmp
         return self
 
