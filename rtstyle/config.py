@@ -216,6 +216,12 @@ class TransformConfig(_Dict):
         256). Part of :attr:`receptive_field`.
     stats_spread : float in 0..1
         How far a band's spread is matched (0: the long-term mean only; 1: the spread too).
+    level : bool
+        ``gain`` only: each style carries an output level in dB (``style_level_db``, saved with
+        the net, 0 until set), applied after the frame energy match. A style that raises the
+        crest factor (peakier frames at the input's energy) would otherwise push a peak-normalised
+        input into the output limiter; its measured trim (``tools/make_stats_model.py``) keeps the
+        peaks where the input's were. Off for nets made before it.
     """
 
     bins: int = 513
@@ -237,6 +243,7 @@ class TransformConfig(_Dict):
     stats: bool = False
     stats_frames: int = 172
     stats_spread: float = 0.5
+    level: bool = False
 
     def __post_init__(self):
         v.positive_int(self.bins, "bins")
@@ -277,6 +284,10 @@ class TransformConfig(_Dict):
         if isinstance(self.stats_spread, bool) or not isinstance(self.stats_spread, (int, float)) \
                 or not 0.0 <= float(self.stats_spread) <= 1.0:
             raise ParameterError(f"stats_spread={self.stats_spread!r} must be a number in 0..1")
+        if not isinstance(self.level, bool):
+            raise ParameterError(f"level={self.level!r} must be true or false")
+        if self.level and self.output != "gain":
+            raise ParameterError("level=True needs output='gain'")
 
     @property
     def layer_dilations(self) -> tuple[int, ...]:

@@ -36,10 +36,11 @@ MIN_REFERENCE_SECONDS = 10.0
 
 def statistics_net(*, bins: int, sr: int, hop_length: int, n_styles: int = 1,
                    embed_dim: int = 1, bands: int = 40, stats_seconds: float = 2.0,
-                   stats_spread: float = 0.5):
+                   stats_spread: float = 0.5, level: bool = False):
     """A gain net that is the statistics match alone: one hidden channel, its output and static
     curve at zero (their initial values), the styles' statistics still to be set
-    (:meth:`~rtstyle.nn.transform.TransformNet.set_style_stats`)."""
+    (:meth:`~rtstyle.nn.transform.TransformNet.set_style_stats`); with ``level``, a per-style
+    output level trim (0 until :meth:`~rtstyle.nn.transform.TransformNet.set_style_level`)."""
     from .dsp.band_stats import window_frames
     from .nn.transform import TransformNet
 
@@ -47,7 +48,7 @@ def statistics_net(*, bins: int, sr: int, hop_length: int, n_styles: int = 1,
         bins=bins, hidden=1, kernel_size=1, layers=1, n_styles=n_styles, embed_dim=embed_dim,
         output="gain", bands=bands, sr=sr, max_gain_db=30.0, dynamic_gain_db=6.0, stats=True,
         stats_frames=window_frames(stats_seconds, sr=sr, hop_length=hop_length),
-        stats_spread=stats_spread))
+        stats_spread=stats_spread, level=level))
 
 
 def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,

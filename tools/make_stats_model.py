@@ -37,13 +37,17 @@ def main(argv=None) -> int:
     p.add_argument("-o", "--output", required=True, help="NAME or path of the model to write")
     p.add_argument("--stats-seconds", type=float, default=2.0)
     p.add_argument("--stats-spread", type=float, default=0.5)
+    p.add_argument("--level-clips", type=int, default=16,
+                   help="training-split content clips (half speech, half music) each style's "
+                        "output level trim is measured on (rtstyle.style_level; 0: no trim)")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     try:
         import torch
 
         from rtstyle.dsp.band_stats import reference_stats
-        from rtstyle.models import load_model, save_model
+        from rtstyle.models import Model, load_model, save_model
+        from rtstyle.style_level import measure_level_trim
         from rtstyle.style_ref import statistics_net
         from rtstyle.train.data import load_reference
 
@@ -54,7 +58,8 @@ def main(argv=None) -> int:
         old = src.net.config
         net = statistics_net(bins=old.bins, sr=stft.sr, hop_length=stft.hop_length,
                              n_styles=old.n_styles, embed_dim=old.embed_dim, bands=old.bands,
-                             stats_seconds=args.stats_seconds, stats_spread=args.stats_spread)
+                             stats_seconds=args.stats_seconds, stats_spread=args.stats_spread,
+                             level=args.level_clips > 0)
         with torch.no_grad():
             net.style_embedding.weight.copy_(src.net.style_embedding.weight)
         refs = {}
@@ -62,6 +67,16 @@ def main(argv=None) -> int:
             S = [load_reference(args.corpus / r, stft) for r in style["references"]]
             net.set_style_stats(k, *reference_stats(S, net.stats_weights.double()))
             refs[style["name"]] = style["references"]
+        levels = {}
+        if args.level_clips > 0:
+            clips = content_clips(args.corpus, args.level_clips, sr=stft.sr)
+            model = Model(name="measure", path=Path(args.source), card=card, net=net.eval(),
+                          styles=[s["name"] for s in card["styles"]], sr=stft.sr,
+                          n_fft=stft.n_fft, hop_length=stft.hop_length, bundled=False)
+            for k, style in enumerate(card["styles"]):
+                levels[style["name"]] = round(measure_level_trim(model, k, clips, sr=stft.sr), 2)
+                net.set_style_level(k, levels[style["name"]])
+                print(f"  {style['name']}: output level trim {levels[style['name']]:+.2f} dB")
         card.pop("architecture", None)
         card["name"] = Path(args.output).name
         card["quality"] = {}
@@ -72,6 +87,10 @@ def main(argv=None) -> int:
             "stats_seconds": args.stats_seconds, "stats_spread": args.stats_spread,
             "corpus": card.get("training", {}).get("corpus", str(args.corpus)),
             "references": refs,
+            "level_trim_db": levels or None,
+            "level_trim": (f"each style's output level trim (dB), measured on {args.level_clips} "
+                           "training-split content clips peaking at -1 dBFS: the smallest trim that "
+                           "keeps every clip's limited share within 1 % (rtstyle.style_level)"),
             "embeddings": f"the style embeddings of the Gram-trained {src.name} net (morphs)",
             "ablation": "Gram training on top of the match (rtstyle train, stats on, 4000+ "
                         "steps) raised the timbre gain by ~0.02 and the mean phone error rate to "
@@ -83,6 +102,18 @@ def main(argv=None) -> int:
         return 1
     print(f"wrote {args.output}: {len(card['styles'])} style(s), statistics only")
     return 0
+
+
+def content_clips(corpus: Path, n: int, *, sr: int) -> list:
+    """The first ``n // 2`` speech and ``n - n // 2`` music clips of the corpus's training
+    split (its manifest order), mono at ``sr``."""
+    from rtstyle.io.files import load_audio
+    from rtstyle.train.data import Corpus
+
+    files = [f for f in Corpus.open(corpus).files if f.split == "train"]
+    speech = [f for f in files if f.part == "speech"][: n // 2]
+    music = [f for f in files if f.part == "music"][: n - n // 2]
+    return [load_audio(f.path, sr=sr, mono=True)[0] for f in speech + music]
 
 
 if __name__ == "__main__":

@@ -188,6 +188,9 @@ class TransformNet(nn.Module):
             self.register_buffer("style_stats_spread", torch.ones(c.n_styles, c.bands))
             self.register_buffer("stats_weights", band_stats.band_power_basis(basis),
                                  persistent=False)
+        if c.level:
+            # each style's output level trim in dB (saved; :meth:`set_style_level`)
+            self.register_buffer("style_level_db", torch.zeros(c.n_styles))
         nn.init.zeros_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
         self._act = _ACTIVATIONS[c.activation]
@@ -284,26 +287,41 @@ class TransformNet(nn.Module):
         self.style_stats_mean[i] = mean.to(self.style_stats_mean)
         self.style_stats_spread[i] = spread.to(self.style_stats_spread)
 
-    def _style_stats(self, style, e: torch.Tensor):
-        """The band statistics of ``style`` (its embeddings ``e``, (batch, embed_dim)): mean and
-        spread, each (batch, bands, 1).
+    @torch.no_grad()
+    def set_style_level(self, index: int, level_db: float) -> None:
+        """Store style ``index``'s output level trim in dB (a finite number). Needs
+        ``config.level``."""
+        if not self.config.level:
+            raise ParameterError("set_style_level: this net was built without level=True")
+        if isinstance(level_db, bool) or not isinstance(level_db, (int, float)) \
+                or not math.isfinite(level_db):
+            raise ParameterError(f"level_db={level_db!r} must be a finite number")
+        self.style_level_db[self._check_index(int(index))] = float(level_db)
+
+    def _style_rows(self, style, e: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """``table``'s rows (one per style, (n_styles, D)) for ``style`` (its embeddings ``e``,
+        (batch, embed_dim)): (batch, D).
 
         A style index takes its own row. An embedding (a morph) takes the rows mixed with the
         weights that give the embedding from the style embeddings (least squares, weights summing
-        to 1): an interpolation of two styles' embeddings interpolates their statistics.
+        to 1): an interpolation of two styles' embeddings interpolates their rows.
         """
-        mean, spread = self.style_stats_mean, self.style_stats_spread
         if isinstance(style, torch.Tensor) and style.is_floating_point():
             E = self.style_embedding.weight.detach()
             n = E.shape[0]
             A = torch.cat((E.T, E.new_ones(1, n)), dim=0).double()           # (embed + 1, n)
             b = torch.cat((e.detach().T, e.new_ones(1, e.shape[0])), dim=0).double()
-            a = torch.linalg.lstsq(A.cpu(), b.cpu()).solution.to(mean).T     # (batch, n)
-            m, sp = a @ mean, a @ spread
-        else:
-            idx = 0 if style is None else style
-            idx = torch.as_tensor(idx, device=mean.device).long().reshape(-1)
-            m, sp = mean[idx].expand(e.shape[0], -1), spread[idx].expand(e.shape[0], -1)
+            a = torch.linalg.lstsq(A.cpu(), b.cpu()).solution.to(table).T    # (batch, n)
+            return a @ table
+        idx = 0 if style is None else style
+        idx = torch.as_tensor(idx, device=table.device).long().reshape(-1)
+        return table[idx].expand(e.shape[0], -1)
+
+    def _style_stats(self, style, e: torch.Tensor):
+        """The band statistics of ``style`` (:meth:`_style_rows`): mean and spread, each
+        (batch, bands, 1)."""
+        m = self._style_rows(style, e, self.style_stats_mean)
+        sp = self._style_rows(style, e, self.style_stats_spread)
         return m.unsqueeze(-1), sp.unsqueeze(-1)
 
     def _film(self, style, batch: int):
@@ -313,12 +331,15 @@ class TransformNet(nn.Module):
         c = self.config
         e = self._style_vectors(style, batch)
         gb = self.film(e).view(batch, c.layers, 2, c.hidden).permute(1, 2, 0, 3)
-        static = stats = None
+        static = stats = level = None
         if c.output == "gain":
             static = self.static_gain(e).unsqueeze(-1)
         if c.stats:
             stats = self._style_stats(style, e)
-        return 1.0 + gb[:, 0].unsqueeze(-1), gb[:, 1].unsqueeze(-1), (static, stats)
+        if c.level:          # dB -> a magnitude factor, (batch, 1, 1)
+            db = self._style_rows(style, e, self.style_level_db.unsqueeze(-1))
+            level = torch.pow(10.0, db / 20.0).unsqueeze(-1)
+        return 1.0 + gb[:, 0].unsqueeze(-1), gb[:, 1].unsqueeze(-1), (static, stats, level)
 
     # ------------------------------------------------------------------------------------------
     # computation
@@ -393,13 +414,14 @@ class TransformNet(nn.Module):
         coefficients per frame, bounded to ``±dynamic_gain_db``, added; the log gain over the
         bins is the basis times them; the input's magnitudes times that gain are scaled back to
         each input frame's energy. Without ``stats``, the identity while ``out_proj`` and
-        ``static_gain`` are zero. Shapes ``(batch, ., frames)``; ``style_gain`` is
-        :meth:`_film`'s ``(static, stats)``. ``stream``: the statistics window continues from
+        ``static_gain`` are zero. (``level`` is not applied here: the style bank applies
+        :meth:`output_level` after its own envelope stage.) Shapes ``(batch, ., frames)``; ``style_gain`` is :meth:`_film`'s
+        ``(static, stats, level)``. ``stream``: the statistics window continues from
         the streaming cache (else it starts from silence, as a reset stream does).
         """
         if self.config.output != "gain":
             return torch.clamp(x + g, min=0.0)
-        static, stats = style_gain
+        static, stats, _ = style_gain
         S = torch.expm1(x)
         if stats is not None:
             static = static + 0.5 * self._stats_gain(S, *stats, stream=stream)
@@ -478,6 +500,15 @@ class TransformNet(nn.Module):
             self._film_value = (scale.transpose(-1, -2), shift.transpose(-1, -2), style_gain)
             self._film_key = style.clone() if isinstance(style, torch.Tensor) else (style,)
         return self._film_value
+
+    def output_level(self, style=None):
+        """The streaming style's output level factor (a magnitude gain, (batch, 1, 1)), or
+        ``None`` for a net without ``config.level``. The engine applies it last, after the
+        frame energy is settled (:class:`~rtstyle.stream.styles.StyleBank`), so no envelope
+        stage takes it back; it is cached with the stream's FiLM (:meth:`_film_stream`)."""
+        if not self.config.level:
+            return None
+        return self._film_stream(style)[2][2]
 
     @torch.inference_mode()
     def feed(self, x: torch.Tensor, style=None) -> torch.Tensor:

@@ -242,19 +242,35 @@ class StyleBank:
         for i, e in enumerate(self.entries):
             if i not in styles:
                 e.running = False
-        y = outs[self.active]
+        levels = {i: self._level(self.entries[i], style) for i, style in styles.items()}
+        y, level = outs[self.active], levels[self.active]
         if m > 0 and not same_net:
             y = (1 - m) * y + m * outs[nxt]
+            level = (1 - m) * level + m * levels[nxt]
         if self._previous is not None:
             self._fade += 1
             c = self._fade / (self._crossfade_frames + 1)
             y = (1 - c) * outs[self._previous] + c * y
+            level = (1 - c) * levels[self._previous] + c * level
             if self._fade >= self._crossfade_frames:
                 self._previous = None
         self._push(xt)
         s = self._value["strength"]
         target = xt + s * (y - xt) if s != 1.0 else y
-        return self._follow(xt, target.clamp_min(0)).cpu().numpy()
+        level = 1.0 + s * (level - 1.0)
+        out = self._follow(xt, target.clamp_min(0))
+        if not (isinstance(level, float) and level == 1.0):
+            out = self._torch.log1p(self._torch.expm1(out) * level)
+        return out.cpu().numpy()
+
+    @staticmethod
+    def _level(e, style):
+        """Entry ``e``'s output level factor for ``style`` (1.0: none; the net's
+        :meth:`~rtstyle.nn.transform.TransformNet.output_level`, after its feed)."""
+        if e.net is None:
+            return 1.0
+        level = e.net.output_level(style)
+        return 1.0 if level is None else level
 
     def _follow(self, x, target):
         """``envelope='follow'``: scale each target frame to the input frame's energy.
