@@ -581,9 +581,14 @@ def _add_train(sub) -> None:
     p.add_argument("--style", action="append", required=True, metavar="NAME=REF[,REF2...]",
                    help="a style and its reference file(s); repeat for a conditioned model; "
                         "REF alone names the style after the file")
-    p.add_argument("--corpus", required=True, metavar="DIR",
+    p.add_argument("--corpus", metavar="DIR",
                    help="content corpus: a folder with manifest.json (tools/make_corpus.py) or "
-                        "of audio files")
+                        "of audio files (needed unless --from)")
+    p.add_argument("--from", dest="from_model", metavar="MODEL", default=None,
+                   help="adapt a statistics model (e.g. instruments) to the --style clips in "
+                        "seconds, no corpus and no gradient steps: each style is its clips' band "
+                        "statistics in MODEL's analysis; -o NAME alone writes to the user models "
+                        "folder, usable at once by name")
     p.add_argument("-o", "--output", required=True, metavar="models/NAME",
                    help="model to write: NAME.safetensors + NAME.json")
     g = p.add_argument_group("training")
@@ -665,6 +670,38 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_run_train)
 
 
+def _adapt(args, out) -> int:
+    """``train --from MODEL``: :func:`rtstyle.style_adapt.adapt_styles`, saved at once."""
+    import time
+
+    from .io.files import check_output_path
+    import os
+
+    from .models import ENV_VAR, save_model, user_models_dir
+    from .style_adapt import adapt_styles
+    from .train.options import parse_style
+
+    styles = [parse_style(spec) for spec in args.style]
+    if out.parent == out.__class__("."):          # a bare NAME: the user models folder
+        env = os.environ.get(ENV_VAR)                 # (RTSTYLE_MODELS, as the styles are found)
+        out = (out.__class__(env) if env else user_models_dir()) / out.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+    refs = [r for spec in styles for r in spec.references]
+    for path in (out.with_name(out.name + ".safetensors"), out.with_name(out.name + ".json")):
+        check_output_path(path, overwrite=args.overwrite, protect=refs)
+    t0 = time.perf_counter()
+    net, card = adapt_styles(args.from_model, styles, name=out.name)
+    if args.licence:
+        card["licence"] = args.licence
+    save_model(net, card, out, overwrite=args.overwrite)
+    if not args.quiet:
+        trims = card["training"]["level_trim_db"] or {}
+        names = ", ".join(f"{s.name} (trim {trims.get(s.name, 0):+.1f} dB)" for s in styles)
+        print(f"wrote {out}.safetensors + {out.name}.json in {time.perf_counter() - t0:.1f} s: "
+              f"{names}; use it as --style {out.name}", file=sys.stderr)
+    return 0
+
+
 def _run_train(args) -> int:
     import pathlib
 
@@ -683,6 +720,10 @@ def _run_train(args) -> int:
         raise ParameterError(f"--output {args.output}: rtstyle models are never pickles; give "
                              f"{out.with_suffix('')} (writes {out.stem}.safetensors + "
                              f"{out.stem}.json)")
+    if args.from_model is not None:
+        return _adapt(args, out)
+    if args.corpus is None:
+        raise ParameterError("--corpus DIR is needed to train (or --from MODEL to adapt one)")
     weights, card = (out.with_name(out.name + ext) for ext in (".safetensors", ".json"))
     settings = TrainSettings(
         name=out.name, styles=tuple(parse_style(spec) for spec in args.style),

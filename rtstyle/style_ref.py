@@ -20,7 +20,7 @@ from .errors import ParameterError
 from .io.files import load_audio
 from .nn._weights import path_name
 
-__all__ = ["reference_style", "statistics_net", "MIN_REFERENCE_SECONDS", "REF_PREFIX"]
+__all__ = ["reference_style", "statistics_net", "clip_stats", "MIN_REFERENCE_SECONDS", "REF_PREFIX"]
 
 #: A style list entry ``ref=PATH`` is the zero-shot style of the recording at PATH (``=`` is
 #: never part of a model name, so the entry cannot mean a model).
@@ -49,6 +49,46 @@ def statistics_net(*, bins: int, sr: int, hop_length: int, n_styles: int = 1,
         output="gain", bands=bands, sr=sr, max_gain_db=30.0, dynamic_gain_db=6.0, stats=True,
         stats_frames=window_frames(stats_seconds, sr=sr, hop_length=hop_length),
         stats_spread=stats_spread, level=level))
+
+
+def clip_stats(paths, net, stft_config: StftConfig):
+    """Reference recordings' band statistics for ``net`` (its bands), at ``stft_config``: the
+    frames of every recording and channel pooled.
+
+    Returns
+    -------
+    mean, spread : torch.Tensor [shape=(bands,)]
+    seconds : float
+        The recordings' total length.
+
+    Raises
+    ------
+    AudioFileError
+        A missing, unreadable, empty or corrupt file (one line naming it).
+    ParameterError
+        A recording shorter than :data:`MIN_REFERENCE_SECONDS`, or all of them silent.
+    """
+    from .dsp.band_stats import reference_stats
+    from .dsp.stft import stft
+
+    sr, spectra, seconds = stft_config.sr, [], 0.0
+    for path in paths:
+        where = path_name(path)
+        y, _ = load_audio(where, sr=sr)
+        y = y[None] if y.ndim == 1 else y
+        length = y.shape[-1] / sr
+        if length < MIN_REFERENCE_SECONDS:
+            raise ParameterError(f"{where}: {length:.1f} s long; a style reference needs at "
+                                 f"least {MIN_REFERENCE_SECONDS:g} s")
+        spectra.append(np.abs(stft(y, n_fft=stft_config.n_fft,
+                                   hop_length=stft_config.hop_length)))
+        seconds += length
+    try:
+        mean, spread = reference_stats(spectra, net.stats_weights.double())
+    except ValueError:
+        what = path_name(paths[0]) if len(paths) == 1 else "the references"
+        raise ParameterError(f"{what}: is silent; a style reference needs sound") from None
+    return mean, spread, seconds
 
 
 def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
@@ -83,8 +123,6 @@ def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
     ParameterError
         Shorter than :data:`MIN_REFERENCE_SECONDS`, or silent.
     """
-    from .dsp.band_stats import reference_stats
-    from .dsp.stft import stft
     from .models import Model
     from .nn.device import resolve_device
 
@@ -93,19 +131,9 @@ def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
     if isinstance(stats_seconds, bool) or not isinstance(stats_seconds, (int, float)) \
             or not stats_seconds > 0:
         raise ParameterError(f"stats_seconds={stats_seconds!r} must be a positive number")
-    y, _ = load_audio(where, sr=sr)
-    y = y[None] if y.ndim == 1 else y
-    seconds = y.shape[-1] / sr
-    if seconds < MIN_REFERENCE_SECONDS:
-        raise ParameterError(f"{where}: {seconds:.1f} s long; a style reference needs at least "
-                             f"{MIN_REFERENCE_SECONDS:g} s")
-    S = np.abs(stft(y, n_fft=n_fft, hop_length=cfg_stft.hop_length))      # (ch, bins, frames)
     net = statistics_net(bins=cfg_stft.n_bins, sr=sr, hop_length=cfg_stft.hop_length,
                          stats_seconds=stats_seconds, stats_spread=stats_spread)
-    try:
-        mean, spread = reference_stats(S, net.stats_weights.double())
-    except ValueError:
-        raise ParameterError(f"{where}: is silent; a style reference needs sound") from None
+    mean, spread, seconds = clip_stats([where], net, cfg_stft)
     net.set_style_stats(0, mean, spread)
     net.to(resolve_device(device)).eval().requires_grad_(False)
     net.reset()

@@ -101,3 +101,62 @@ def test_cli_style_ref(clips, tmp_path):
     assert r.returncode != 0 and not out.exists()
     assert r.stderr.strip().splitlines() == [
         f"rtstyle: error: {clips['short']}: 4.0 s long; a style reference needs at least 10 s"]
+
+
+def test_train_from_a_model_makes_a_named_style_in_the_user_folder(clips, tmp_path):
+    """``rtstyle train --from instruments --style NAME=CLIP -o NAME``: no corpus, seconds; the
+    model lands in the user folder and renders by name, its styles carrying their clips'
+    statistics (the bright one brighter than the dark one), a morph between them in between."""
+    import os
+
+    from rtstyle.models import load_model
+
+    env = {**os.environ, "RTSTYLE_MODELS": str(tmp_path)}
+    train = lambda *a: subprocess.run([sys.executable, "-m", "rtstyle", "train", *a],
+                                      capture_output=True, text=True, timeout=300, env=env)
+    r = train("--from", "instruments", "--style", f"b={clips['bright']}",
+              "--style", f"d={clips['dark']}", "-o", "mine")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "mine.json").is_file() and (tmp_path / "mine.safetensors").is_file()
+    model = load_model(tmp_path / "mine")
+    assert model.styles == ["b", "d"] and model.sr == 22050
+    assert model.card["training"]["from"] == "instruments"
+    src = tmp_path / "in.wav"
+    sf.write(src, coloured_noise(4, -3.0, 7), SR)
+    tilts = {}
+    for k, (style, morph) in enumerate((("mine:b", 0.0), ("mine:b,mine:d", 0.5),
+                                        ("mine:d", 0.0))):
+        out = tmp_path / f"out-{k}.wav"
+        r = subprocess.run([sys.executable, "-m", "rtstyle", "render", str(src), "-o", str(out),
+                            "--style", style, "--morph", str(morph)],
+                           capture_output=True, text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stderr
+        tilts[style] = tilt(sf.read(out, dtype="float32")[0], model)[1]
+    # the mean log power of the top bands against the bottom ones: bright > morph > dark
+    lift = {k: float(m[-8:-2].mean() - m[2:8].mean()) for k, m in tilts.items()}
+    assert lift["mine:b"] > lift["mine:b,mine:d"] > lift["mine:d"]
+
+
+@pytest.mark.parametrize("which,words", [("short", "4.0 s long"), ("silent", "is silent"),
+                                         ("corrupt", "")])
+def test_train_from_refuses_bad_clips_in_one_line_and_writes_nothing(clips, tmp_path, which,
+                                                                      words):
+    import os
+
+    env = {**os.environ, "RTSTYLE_MODELS": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "rtstyle", "train", "--from", "instruments",
+                        "--style", f"x={clips[which]}", "-o", "bad"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and str(clips[which]) in lines[0], r.stderr
+    assert words in lines[0] and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_needs_a_corpus_or_a_model_to_adapt(clips, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "rtstyle", "train", "--style",
+                        f"x={clips['bright']}", "-o", str(tmp_path / "m")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "rtstyle: error: --corpus DIR is needed to train (or --from " \
+                               "MODEL to adapt one)"
