@@ -589,6 +589,9 @@ def _add_train(sub) -> None:
                         "seconds, no corpus and no gradient steps: each style is its clips' band "
                         "statistics in MODEL's analysis; -o NAME alone writes to the user models "
                         "folder, usable at once by name")
+    p.add_argument("--preview", metavar="FILE.wav", default=None,
+                   help="with --from: also render the demo speech clip (examples/speech.flac) "
+                        "through the first new style into FILE")
     p.add_argument("-o", "--output", required=True, metavar="models/NAME",
                    help="model to write: NAME.safetensors + NAME.json")
     g = p.add_argument_group("training")
@@ -672,22 +675,26 @@ def _add_train(sub) -> None:
 
 def _adapt(args, out) -> int:
     """``train --from MODEL``: :func:`rtstyle.style_adapt.adapt_styles`, saved at once."""
+    import os
+    import pathlib
     import time
 
+    from .errors import ParameterError
     from .io.files import check_output_path
-    import os
-
-    from .models import ENV_VAR, save_model, user_models_dir
+    from .models import ENV_VAR, load_model, save_model, user_models_dir
     from .style_adapt import adapt_styles
     from .train.options import parse_style
 
     styles = [parse_style(spec) for spec in args.style]
-    if out.parent == out.__class__("."):          # a bare NAME: the user models folder
-        env = os.environ.get(ENV_VAR)                 # (RTSTYLE_MODELS, as the styles are found)
-        out = (out.__class__(env) if env else user_models_dir()) / out.name
+    if out.parent == pathlib.Path("."):     # a bare NAME: the user models folder (RTSTYLE_MODELS
+        env = os.environ.get(ENV_VAR)       # first, as the styles are found)
+        out = (pathlib.Path(env) if env else user_models_dir()) / out.name
         out.parent.mkdir(parents=True, exist_ok=True)
     refs = [r for spec in styles for r in spec.references]
-    for path in (out.with_name(out.name + ".safetensors"), out.with_name(out.name + ".json")):
+    outputs = [out.with_name(out.name + ".safetensors"), out.with_name(out.name + ".json")]
+    if args.preview is not None:
+        outputs.append(pathlib.Path(args.preview))
+    for path in outputs:             # every output checked before any is written
         check_output_path(path, overwrite=args.overwrite, protect=refs)
     t0 = time.perf_counter()
     net, card = adapt_styles(args.from_model, styles, name=out.name)
@@ -699,6 +706,18 @@ def _adapt(args, out) -> int:
         names = ", ".join(f"{s.name} (trim {trims.get(s.name, 0):+.1f} dB)" for s in styles)
         print(f"wrote {out}.safetensors + {out.name}.json in {time.perf_counter() - t0:.1f} s: "
               f"{names}; use it as --style {out.name}", file=sys.stderr)
+    if args.preview is not None:
+        from .render import render_file
+        from .style_adapt import EXAMPLES
+
+        demo = EXAMPLES / "speech.flac"
+        if not demo.is_file():
+            raise ParameterError(f"--preview {args.preview}: the demo clip {demo} is not here "
+                                 "(an installed package without examples/)")
+        render_file(demo, args.preview, style=[(load_model(out), 0)], overwrite=args.overwrite)
+        if not args.quiet:
+            print(f"wrote {args.preview}: {demo.name} through {out.name}:{styles[0].name}",
+                  file=sys.stderr)
     return 0
 
 
@@ -724,6 +743,9 @@ def _run_train(args) -> int:
         return _adapt(args, out)
     if args.corpus is None:
         raise ParameterError("--corpus DIR is needed to train (or --from MODEL to adapt one)")
+    if args.preview is not None:
+        raise ParameterError(f"--preview {args.preview}: needs --from (a trained model has its "
+                             "own preview: rtstyle render)")
     weights, card = (out.with_name(out.name + ext) for ext in (".safetensors", ".json"))
     settings = TrainSettings(
         name=out.name, styles=tuple(parse_style(spec) for spec in args.style),

@@ -3,6 +3,7 @@ training; bad references refused with one line, nothing written."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from rtstyle.render import render
 from rtstyle.style_ref import REF_PREFIX, reference_style
 
 SR = 22050
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def coloured_noise(seconds: float, tilt_db_per_octave: float, seed: int,
@@ -115,8 +117,10 @@ def test_train_from_a_model_makes_a_named_style_in_the_user_folder(clips, tmp_pa
     train = lambda *a: subprocess.run([sys.executable, "-m", "rtstyle", "train", *a],
                                       capture_output=True, text=True, timeout=300, env=env)
     r = train("--from", "instruments", "--style", f"b={clips['bright']}",
-              "--style", f"d={clips['dark']}", "-o", "mine")
+              "--style", f"d={clips['dark']}", "-o", "mine", "--preview", str(tmp_path / "p.wav"))
     assert r.returncode == 0, r.stderr
+    demo = sf.info(str(ROOT / "examples" / "speech.flac"))
+    assert sf.info(str(tmp_path / "p.wav")).frames == demo.frames     # the demo, rendered
     assert (tmp_path / "mine.json").is_file() and (tmp_path / "mine.safetensors").is_file()
     model = load_model(tmp_path / "mine")
     assert model.styles == ["b", "d"] and model.sr == 22050
