@@ -235,9 +235,10 @@ class RenderSession:
                  gain_db: float = 0.0, device: str = "cpu", models_dir=None,
                  keep_latency: bool = False, sr_out: int | None = None,
                  envelope: str = "follow", resample_quality: str = "HQ", threads: int = 1):
-        from .io.files import Resampler, resample_quality as _quality
+        from .io.files import resample_quality as _quality
         from .stream import Streamer
         from .stream.analysis import StreamingSTFT
+        from .stream.resampled import ResampledStreamer
         from .stream.streamer import resolve_styles
         from .stream.threads import use_threads
 
@@ -267,10 +268,9 @@ class RenderSession:
             crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, device=device,
             channels=channels, envelope=envelope)
         st.record_targets = True          # drained frame by frame into the SC sums below
-        self._rs_in = Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=channels,
-                                quality=q)
-        self._rs_out = Resampler(orig_sr=self.model_sr, target_sr=self.sr_out, channels=channels,
-                                 quality=q)
+        # the chain live runs too: resample → (_engine: events, SC, alignment) → resample
+        self._chain = ResampledStreamer(st, sr=self.sr, sr_out=self.sr_out, quality=q,
+                                        inner=self._engine)
         self._sc_stft = StreamingSTFT(n_fft=st.n_fft, hop_length=st.hop_length, channels=channels)
         self._events: list[tuple[int, str, object]] = []   # sorted by sample (stable)
         self._ignored: set[str] = set()   # controls that can do nothing here (warned once)
@@ -315,7 +315,7 @@ class RenderSession:
         if self._ended:
             self.reset()
         self._n_in += x.shape[1]
-        return self._emit(self._engine(self._rs_in.feed(x)))
+        return self._emit(self._chain.feed(x))
 
     def flush(self) -> np.ndarray:
         """Flush everything: the rest of the output, cut to the exact length
@@ -324,8 +324,7 @@ class RenderSession:
         if self._ended:
             self.reset()
         self._ended = True
-        tail = self._engine(self._rs_in.flush(), last=True)
-        out = self._emit(tail, last=True)
+        out = self._emit(self._chain.flush())
         want = self.expected_frames
         have = self._out_frames
         if have > want:                                   # resampling rounds up a little
@@ -338,9 +337,7 @@ class RenderSession:
     def reset(self) -> None:
         """Start the input over: the Streamer (its initial settings), the resamplers, the
         counters and the report are cleared; scheduled events stay, to apply from sample 0 again."""
-        self.streamer.reset()
-        self._rs_in.reset()
-        self._rs_out.reset()
+        self._chain.reset()
         self._sc_stft.reset()
         self._start()
         self._ended = False
@@ -349,7 +346,7 @@ class RenderSession:
     def streamer_latency(self) -> int:
         """The Streamer's latency at the output rate: what ``keep_latency`` keeps (and the
         report's ``latency_samples``, kept or removed)."""
-        return int(round(self.streamer.latency * self.sr_out / self.model_sr))
+        return self._chain.latency
 
     @property
     def latency(self) -> int:
@@ -398,10 +395,8 @@ class RenderSession:
             return
         self.streamer.set(name, value)
 
-    def _emit(self, y: np.ndarray, last: bool = False) -> np.ndarray:
-        out = self._rs_out.feed(y)
-        if last:
-            out = np.concatenate([out, self._rs_out.flush()], axis=1)
+    def _emit(self, out: np.ndarray) -> np.ndarray:
+        """Count the output (at ``sr_out``) for the report and the exact length."""
         if out.size:
             self._peak = max(self._peak, float(np.max(np.abs(out))))
         self._out_frames += out.shape[1]

@@ -387,6 +387,40 @@ def test_engine_equals_render_keep_latency_at_other_settings(tmp_path):
     np.testing.assert_allclose(live[:n], ref[:n], atol=1e-5)
 
 
+def test_engine_equals_render_keep_latency_bundled_morph_at_44100():
+    """live == ``render --keep-latency`` on the bundled 22.05-kHz ``instruments`` model from a
+    44.1-kHz device (both run :class:`rtstyle.stream.resampled.ResampledStreamer`): envelope
+    'free', strength 0.5, a morph organ → choir at 0.3, soxr 'MQ', the engine fed in awkward
+    block sizes (primes, 1 sample, larger than a hop) where render feeds 4096 at a time."""
+    import rtstyle
+    from rtstyle.live import LiveEngine, resolve
+
+    sr = 44100
+    style = "instruments:organ,instruments:choir"
+    settings = {"envelope": "free", "strength": 0.5, "morph": 0.3, "resample_quality": "MQ"}
+    x = 0.5 * speechlike(sr, duration=1.0, seed=7)
+    ref, info = rtstyle.render(x, sr=sr, style=style, keep_latency=True, **settings)
+    assert info["model_sr"] == 22050 and info["envelope"] == "free"
+    assert info["resample_quality"] == "MQ"
+    styles, model_sr = resolve(style)
+    assert model_sr == 22050
+    eng = LiveEngine(styles, sr=sr, **settings)
+    assert eng.latency == info["latency_samples"]
+    sizes, parts, i, k = (1, 97, 513, 31, 2048, 7, 1000), [], 0, 0
+    while i < x.size:
+        n = sizes[k % len(sizes)]
+        parts.append(eng.feed(x[None, i:i + n]))
+        i, k = i + n, k + 1
+    live = np.concatenate(parts + [eng.flush()], axis=1)[0]
+    assert abs(live.size - ref.size) <= 2
+    n = min(live.size, ref.size)
+    # float32 rounding, relative to the signal's scale: the two chains differ only in how the
+    # engine's blocks are cut (DESIGN.md's 1e-5 stream-equals-offline bound at full scale)
+    scale = float(np.max(np.abs(ref)))
+    assert scale > 0.05                       # the styled output is not silence
+    np.testing.assert_allclose(live[:n], ref[:n], atol=1e-5 * max(1.0, scale))
+
+
 def test_live_has_every_engine_flag_of_render():
     """Both commands take the same engine flags, and each of live's reaches the preset keys."""
     from rtstyle.cli import _LIVE_FLAGS, build_parser

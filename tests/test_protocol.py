@@ -138,6 +138,7 @@ def _net_cases():
     from rtstyle.live import LiveEngine
     from rtstyle.render import RenderSession
     from rtstyle.stream import Streamer, process
+    from rtstyle.stream.resampled import ResampledStreamer
     from rtstyle.stream.streamer import resolve_styles
     from rtstyle.stream.styles import StyleBank
 
@@ -171,6 +172,12 @@ def _net_cases():
             tol=ENGINE_TOL, length=_plus_latency,
             offline=rtstyle.render(y2[None], sr=SR_DEVICE, style=MODEL)[0],
             offline_tol=ENGINE_TOL, align=_delay_aligned),
+        # the one resampled engine both run: equals render --keep-latency, whole
+        "resampled streamer (model)": Case(
+            lambda: ResampledStreamer(Streamer(MODEL, sr=SR, channels=1), sr=SR_DEVICE),
+            y2[None], tol=ENGINE_TOL, length=_plus_latency,
+            offline=rtstyle.render(y2[None], sr=SR_DEVICE, style=MODEL, keep_latency=True)[0],
+            offline_tol=ENGINE_TOL, align=lambda st, out, n: out),
         # live's chain (output with the latency kept): equals render --keep-latency, whole
         "live engine (model)": Case(
             lambda: LiveEngine(styles, sr=SR_DEVICE), y2[None], tol=ENGINE_TOL,
@@ -240,6 +247,7 @@ def net_cases():
 
 @pytest.mark.parametrize("name", ["style bank (identity)", "style bank (model)",
                                   "streamer (identity)", "streamer (model)",
-                                  "render session (model)", "live engine (model)"])
+                                  "render session (model)", "resampled streamer (model)",
+                                  "live engine (model)"])
 def test_engine_stage_follows_the_protocol(net_cases, name):
     _check(net_cases[name])

@@ -269,7 +269,8 @@ def test_resample_quality_reaches_every_resampler_and_the_report(wav, tmp_path, 
 
     rs = RenderSession(sr=48000, channels=1, style="identity", sr_out=44100,
                        resample_quality="lq")
-    assert (rs._rs_in.quality, rs._rs_out.quality, rs.resample_quality) == ("LQ", "LQ", "LQ")
+    assert (rs._chain._rs_in.quality, rs._chain._rs_out.quality, rs.resample_quality) == (
+        "LQ", "LQ", "LQ")
 
 
 def test_folder_with_a_corrupt_file_renders_the_rest(tmp_path, capsys):

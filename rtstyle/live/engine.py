@@ -1,5 +1,6 @@
 """The engine chain of ``rtstyle live``: device rate → the models' rate → Streamer → device
-rate (:class:`LiveEngine`, ``render --keep-latency``'s chain), the style list it runs
+rate (:class:`LiveEngine`, on :class:`~rtstyle.stream.resampled.ResampledStreamer`, the chain
+``render`` runs), the style list it runs
 (:func:`resolve`) and the buffering it needs (:func:`live_buffering`)."""
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def resolve(style=None, *, models_dir=None):
 class LiveEngine:
     """Device rate → the models' rate → :class:`~rtstyle.stream.Streamer` → device rate.
 
-    The same chain, built the same way, as :class:`~rtstyle.render.RenderSession` with
-    ``keep_latency=True``: fed a signal in any pieces, its output equals ``rtstyle render
+    The chain, :class:`~rtstyle.stream.resampled.ResampledStreamer`, that
+    :class:`~rtstyle.render.RenderSession` runs with ``keep_latency=True``: fed a signal in any pieces, its output equals ``rtstyle render
     --keep-latency`` of that signal (within float32 rounding). It follows the streaming protocol
     (:class:`rtstyle.stream.protocol.StreamingStage`; ``latency`` at the device rate). Not
     thread-safe: one thread (the worker) drives it.
@@ -59,11 +60,10 @@ class LiveEngine:
                  phase_iters=None, phase_init="input", momentum=None, strength=1.0, morph=0.0,
                  crossfade_ms=50.0, mix=1.0, gain_db=0.0, bypass=False, device="cpu",
                  resample_quality="HQ", envelope="follow"):
-        from ..io.resampling import resample_quality as _quality
         from ..stream import Streamer
+        from ..stream.resampled import ResampledStreamer
 
         self.sr = int(sr)
-        self.resample_quality = _quality(resample_quality, "resample_quality")
         self.model_sr = next((m.sr for m, _ in styles if m is not None), self.sr)
         self.streamer = Streamer(
             [None if m is None else (m, i) for m, i in styles], sr=self.model_sr, n_fft=n_fft,
@@ -74,38 +74,25 @@ class LiveEngine:
         self.initial = {"mix": mix, "gain_db": gain_db, "bypass": bool(bypass),
                         "strength": strength, "morph": morph, "style": 0}
         self.current = dict(self.initial)
-        self._rs_in, self._rs_out = self._resamplers()
+        self._chain = ResampledStreamer(self.streamer, sr=self.sr, quality=resample_quality)
+        self.resample_quality = self._chain.quality
 
     @property
     def latency(self) -> int:
         """Engine latency at the device rate (as ``render`` counts it)."""
-        return int(round(self.streamer.latency * self.sr / self.model_sr))
+        return self._chain.latency
 
     @property
     def styles(self) -> list[str]:
         return self.streamer.styles
 
-    def _resamplers(self):
-        """Fresh (device → models', models' → device) streaming resamplers at the quality."""
-        from ..io.resampling import Resampler
-
-        q = self.resample_quality
-        return (Resampler(orig_sr=self.sr, target_sr=self.model_sr, channels=1, quality=q),
-                Resampler(orig_sr=self.model_sr, target_sr=self.sr, channels=1, quality=q))
-
     def feed(self, x: np.ndarray) -> np.ndarray:
         """``(1, n)`` at the device rate → the ``(1, m)`` output that is ready."""
-        m = self._rs_in.feed(x)
-        y = self.streamer.feed(m) if m.shape[-1] else np.zeros((1, 0), np.float32)
-        return self._rs_out.feed(y)
+        return self._chain.feed(x)
 
     def flush(self) -> np.ndarray:
         """The tail (the Streamer's latency and the resamplers' hold-back); then reset."""
-        m = self._rs_in.flush()
-        parts = [self.streamer.feed(m)] if m.shape[-1] else []
-        parts.append(self.streamer.flush())
-        tail = np.concatenate([self._rs_out.feed(np.concatenate(parts, axis=1)),
-                               self._rs_out.flush()], axis=1)
+        tail = self._chain.flush()
         self.reset()
         return tail
 
@@ -118,9 +105,7 @@ class LiveEngine:
 
     def reset(self) -> None:
         """Fresh stream state; the current controls are set again."""
-        self.streamer.reset()
-        self._rs_in.reset()
-        self._rs_out.reset()
+        self._chain.reset()
         for k, v in self.current.items():
             if v != self.initial[k]:
                 self.streamer.set(k, v)
@@ -143,11 +128,13 @@ class LiveEngine:
         counted. soxr's hold-back, and so this buffer, depends on the quality.
         """
         from ..stream import Streamer
+        from ..stream.resampled import ResampledStreamer
 
         st = self.streamer
-        sim = Streamer(None, sr=self.model_sr, n_fft=st.n_fft, hop_length=st.hop_length,
-                       lookahead=st.lookahead, phase_iters=0, channels=1)
-        rs_in, rs_out = self._resamplers()
+        sim = ResampledStreamer(
+            Streamer(None, sr=self.model_sr, n_fft=st.n_fft, hop_length=st.hop_length,
+                     lookahead=st.lookahead, phase_iters=0, channels=1),
+            sr=self.sr, quality=self.resample_quality)
         hop = st.hop_length * self.sr / self.model_sr
         k0 = int(math.ceil((self.latency + 2 * hop + block) / block)) + 1
         z = np.zeros((1, block), np.float32)
@@ -155,9 +142,7 @@ class LiveEngine:
         for k in range(k0 + max(64, int(math.ceil(1.0 * self.sr / block)))):
             if k >= k0:
                 worst = max(worst, (k + 1) * block - produced)
-            m = rs_in.feed(z)
-            y = sim.feed(m) if m.shape[-1] else np.zeros((1, 0), np.float32)
-            produced += rs_out.feed(y).shape[-1]
+            produced += sim.feed(z).shape[-1]
         return int(worst)
 
 
