@@ -676,8 +676,12 @@ def test_jack_program_change_switches_style_in_time_without_a_click(analysis):
     err_a = np.abs(y[:end] - ref["mA"][:end])
     first = int(np.argmax(err_a > 1e-4))
     assert err_a[:E].max() <= 1e-5                 # before the event: exactly style A
-    # left at the first hop boundary from where it was applied (a hop: the frame grid)
-    assert P <= first <= P + HOP, (first, P, E)
+    # left at the first hop boundary from where it was applied (a hop: the frame grid), plus
+    # the first samples of the changed frame's synthesis window: it rises from 0 (sin^2), so
+    # the change crosses the fixed 1e-4 threshold a few samples into it, how many depending on
+    # the signal there (CI saw 2 past the hop); N_FFT // 16 samples reach 4 % of the window
+    ramp = N_FFT // 16
+    assert P <= first <= P + HOP + ramp, (first, P, E)
     done = _settled(y[:end], ref["mB"][:end], 0.2)
     done20 = _settled(y[:end], ref["mB"][:end], 0.1)
     latency, latency20 = D + done - E, D + done20 - E    # control to sound, recording frames
