@@ -66,8 +66,8 @@ def adapt_styles(source, styles, *, name: str, models_dir=None):
     """
     import torch
 
-    from .models import Model, load_model
-    from .style_level import measure_level_trim
+    from .models import load_model
+    from .style_level import set_level_trims
     from .style_ref import clip_stats, statistics_net
 
     src = load_model(source, models_dir=models_dir)
@@ -89,14 +89,9 @@ def adapt_styles(source, styles, *, name: str, models_dir=None):
         net.set_style_stats(k, mean, spread)
     net.eval().requires_grad_(False)
     content = demo_content(stft.sr)
-    levels = {}
-    if content:
-        model = Model(name=name, path=pathlib.Path(name), card={}, net=net,
-                      styles=[s.name for s in styles], sr=stft.sr, n_fft=stft.n_fft,
-                      hop_length=stft.hop_length, bundled=False)
-        for k, spec in enumerate(styles):
-            levels[spec.name] = measure_level_trim(model, k, content, sr=stft.sr)
-            net.set_style_level(k, levels[spec.name])
+    levels = (set_level_trims(net, [s.name for s in styles], content, sr=stft.sr,
+                              n_fft=stft.n_fft, hop_length=stft.hop_length)
+              if content else {})
     net.reset()
     card = {"name": name,
             "styles": [{"name": s.name, "references": [str(r) for r in s.references]}

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["measure_level_trim", "INPUT_PEAK_DBFS", "TARGET_LIMITED", "MAX_TRIM_DB"]
+__all__ = ["measure_level_trim", "set_level_trims", "INPUT_PEAK_DBFS", "TARGET_LIMITED", "MAX_TRIM_DB"]
 
 #: The input peak the trim is chosen for (dBFS): program material normalised as mastered audio
 #: and the held-out set are, 0.9 dB under the limiter's ceiling.
@@ -91,3 +91,25 @@ def measure_level_trim(model, style, clips, *, sr: int) -> float:
         else:
             return round(trim, 2)
     return -MAX_TRIM_DB
+
+
+def set_level_trims(net, names, clips, *, sr: int, n_fft: int, hop_length: int) -> dict:
+    """Measure (:func:`measure_level_trim`) and store every style's trim in ``net`` (built
+    with ``level=True``, its levels still 0), its styles called ``names``, at that STFT.
+
+    Returns
+    -------
+    trims : dict
+        Style name -> trim in dB.
+    """
+    import pathlib
+
+    from .models import Model
+
+    model = Model(name="measure", path=pathlib.Path("measure"), card={}, net=net.eval(),
+                  styles=list(names), sr=sr, n_fft=n_fft, hop_length=hop_length, bundled=False)
+    trims = {}
+    for k, name in enumerate(names):
+        trims[name] = measure_level_trim(model, k, clips, sr=sr)
+        net.set_style_level(k, trims[name])
+    return trims

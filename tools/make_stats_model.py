@@ -45,11 +45,9 @@ def main(argv=None) -> int:
     try:
         import torch
 
-        from rtstyle.dsp.band_stats import reference_stats
-        from rtstyle.models import Model, load_model, save_model
-        from rtstyle.style_level import measure_level_trim
-        from rtstyle.style_ref import statistics_net
-        from rtstyle.train.data import load_reference
+        from rtstyle.models import load_model, save_model
+        from rtstyle.style_level import set_level_trims
+        from rtstyle.style_ref import clip_stats, statistics_net
 
         src = load_model(args.source)
         card = json.loads(Path(src.card_path).read_text())
@@ -64,19 +62,16 @@ def main(argv=None) -> int:
             net.style_embedding.weight.copy_(src.net.style_embedding.weight)
         refs = {}
         for k, style in enumerate(card["styles"]):
-            S = [load_reference(args.corpus / r, stft) for r in style["references"]]
-            net.set_style_stats(k, *reference_stats(S, net.stats_weights.double()))
+            paths = [args.corpus / r for r in style["references"]]
+            net.set_style_stats(k, *clip_stats(paths, net, stft)[:2])
             refs[style["name"]] = style["references"]
         levels = {}
         if args.level_clips > 0:
             clips = content_clips(args.corpus, args.level_clips, sr=stft.sr)
-            model = Model(name="measure", path=Path(args.source), card=card, net=net.eval(),
-                          styles=[s["name"] for s in card["styles"]], sr=stft.sr,
-                          n_fft=stft.n_fft, hop_length=stft.hop_length, bundled=False)
-            for k, style in enumerate(card["styles"]):
-                levels[style["name"]] = round(measure_level_trim(model, k, clips, sr=stft.sr), 2)
-                net.set_style_level(k, levels[style["name"]])
-                print(f"  {style['name']}: output level trim {levels[style['name']]:+.2f} dB")
+            levels = set_level_trims(net, list(refs), clips, sr=stft.sr, n_fft=stft.n_fft,
+                                     hop_length=stft.hop_length)
+            for name, trim in levels.items():
+                print(f"  {name}: output level trim {trim:+.2f} dB")
         card.pop("architecture", None)
         card["name"] = Path(args.output).name
         card["quality"] = {}

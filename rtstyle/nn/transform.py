@@ -415,9 +415,10 @@ class TransformNet(nn.Module):
         bins is the basis times them; the input's magnitudes times that gain are scaled back to
         each input frame's energy. Without ``stats``, the identity while ``out_proj`` and
         ``static_gain`` are zero. (``level`` is not applied here: the style bank applies
-        :meth:`output_level` after its own envelope stage.) Shapes ``(batch, ., frames)``; ``style_gain`` is :meth:`_film`'s
-        ``(static, stats, level)``. ``stream``: the statistics window continues from
-        the streaming cache (else it starts from silence, as a reset stream does).
+        :meth:`output_level` after its own envelope stage.) Shapes ``(batch, ., frames)``;
+        ``style_gain`` is :meth:`_film`'s ``(static, stats, level)``. ``stream``: the statistics
+        window continues from the streaming cache (else it starts from silence, as a reset
+        stream does).
         """
         if self.config.output != "gain":
             return torch.clamp(x + g, min=0.0)

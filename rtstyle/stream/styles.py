@@ -258,10 +258,7 @@ class StyleBank:
         s = self._value["strength"]
         target = xt + s * (y - xt) if s != 1.0 else y
         level = 1.0 + s * (level - 1.0)
-        out = self._follow(xt, target.clamp_min(0))
-        if not (isinstance(level, float) and level == 1.0):
-            out = self._torch.log1p(self._torch.expm1(out) * level)
-        return out.cpu().numpy()
+        return self._follow(xt, target.clamp_min(0), level).cpu().numpy()
 
     @staticmethod
     def _level(e, style):
@@ -272,16 +269,23 @@ class StyleBank:
         level = e.net.output_level(style)
         return 1.0 if level is None else level
 
-    def _follow(self, x, target):
-        """``envelope='follow'``: scale each target frame to the input frame's energy.
+    def _follow(self, x, target, level=1.0):
+        """``envelope='follow'``: scale each target frame to the input frame's energy; then the
+        output level factor (the styles' trims, :meth:`_level`), in the same magnitude pass.
 
         ``x``, ``target``: log1p magnitudes (channels, bins, frames); frame energy is the sum
-        of squared linear magnitudes over the bins.
+        of squared linear magnitudes over the bins. ``level``: 1.0 or a (channels, 1, 1)
+        magnitude factor.
         """
-        if self.envelope != "follow":
+        follow = self.envelope == "follow"
+        plain = isinstance(level, float) and level == 1.0
+        if not follow and plain:
             return target
         torch = self._torch
-        return torch.log1p(self._match_energy(torch.expm1(x), torch.expm1(target)))
+        S = torch.expm1(target)
+        if follow:
+            S = self._match_energy(torch.expm1(x), S)
+        return torch.log1p(S if plain else S * level)
 
     def _run(self, e, xt, style):
         """Frames ``xt`` (channels, bins, k) through entry ``e`` (primed first if it was idle)."""
