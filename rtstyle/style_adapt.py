@@ -1,11 +1,11 @@
 """Your own style from a clip in seconds: ``rtstyle train --from MODEL --style NAME=CLIP``.
 
-The bundled styles are the band-statistics match alone (README, "Does it keep the words and the
-melody?": Gram-trained curves on top cost the words). So adapting a bundled model to a new sound
-needs no gradient steps: the new style is the clip's band statistics in a net with the source
-model's analysis (rate, STFT, bands, statistics window and spread), and its output level trim
-(:mod:`rtstyle.style_level`) measured on the demo content shipped in ``examples/`` when it is
-there. Several ``--style`` options make one model whose styles morph into each other (one
+The bundled styles are the band-statistics match alone (docs/quality.md, "Does it keep the words
+and the melody?": Gram-trained curves on top cost the words). So adapting a bundled model to a
+new sound needs no gradient steps: the new style is the clip's band statistics in a net with the
+source model's analysis (rate, STFT, bands, statistics window and spread), and its output level
+trim (:mod:`rtstyle.style_level`) measured on the demo content shipped in ``examples/`` when it
+is there. Several ``--style`` options make one model whose styles morph into each other (one
 embedding axis per style, so a morph mixes their statistics and trims).
 """
 

@@ -6,7 +6,7 @@ heard through that mechanism, and any recording has them: :func:`reference_style
 into a one-style :class:`~rtstyle.models.Model` whose net is the statistics match alone (no
 learned curve on top), usable anywhere a style is (``render``/``live`` ``--style-ref``, a
 :class:`~rtstyle.stream.streamer.Streamer` style list). The trained styles add a learned static
-and dynamic curve on the same match; the README's judge tables compare the two.
+and dynamic curve on the same match; docs/quality.md's judge tables compare the two.
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ INITS = ("random", "content")
 PHASES = ("griffinlim", "content")
 CONTENT_LOSSES = ("features", "spectrum", "perceptual")
 
-#: Defaults, chosen by measurement (README, "Choosing the defaults"): clearly audible style on a
-#: 10-s clip within 3 minutes on a 2-core CPU.
+#: Defaults, chosen by measurement (docs/transfer.md, "Choosing the defaults"): clearly audible
+#: style on a 10-s clip within 3 minutes on a 2-core CPU.
 DEFAULTS = dict(
     processing_sr=22050, n_fft=2048, hop_length=512, features="mel", n_mels=128, n_mfcc=40,
     filters=2048, kernel_size=11, activation="tanh", pool="none", pool_width=2,

@@ -8,9 +8,10 @@ reference in the corpus.
     python tools/make_stats_model.py --from models/organ-ll.json \\
         --corpus ~/.cache/rtstyle/corpus-fluid48 -o models/organ-ll --overwrite
 
-Why (README, "Does it keep the words and the melody?"): on the held-out judges the match alone
-keeps the words (mean PER 45 %) and the pitch with most of the timbre, while Gram training on
-top of it (``rtstyle train``, stats on) gains a little timbre and loses the words (PER 73 %).
+Why (docs/quality.md, "Does it keep the words and the melody?"): on the held-out judges the
+match alone keeps the words (mean PER 45 %) and the pitch with most of the timbre, while Gram
+training on top of it (``rtstyle train``, stats on) gains a little timbre and loses the words
+(PER 73 %).
 The net keeps the source model's style embeddings (morphs between styles interpolate their
 statistics) and is otherwise as small as a TransformNet gets (one hidden channel, zero output).
 """
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
             "embeddings": f"the style embeddings of the Gram-trained {src.name} net (morphs)",
             "ablation": "Gram training on top of the match (rtstyle train, stats on, 4000+ "
                         "steps) raised the timbre gain by ~0.02 and the mean phone error rate to "
-                        "73 % (53-84 %): README, 'Does it keep the words and the melody?'",
+                        "73 % (53-84 %): docs/quality.md, 'Does it keep the words and the melody?'",
         }
         save_model(net, card, args.output, overwrite=args.overwrite)
     except RtStyleError as exc:

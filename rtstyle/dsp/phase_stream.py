@@ -100,7 +100,7 @@ class StreamingPhase:
     n_iter : int >= 0
         Projections over the block per new frame (0: the initial phase as is). Default
         :data:`DEFAULT_ITERS` of the ``init``: 4 for ``input``, 16 otherwise (chosen by
-        ``tools/bench.py phase``, README).
+        ``tools/bench.py phase``, docs/benchmarks.md).
     momentum : float in [0, 1), optional
         Fast Griffin-Lim inertia, librosa's update (0 is classic Griffin-Lim). Default
         :data:`DEFAULT_MOMENTUM` of the ``init`` (0.5 for ``input``, 0.9 otherwise) with
