@@ -276,3 +276,12 @@ def test_cli_styles_bad_models_dir_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert cli.main(["styles", "--models-dir", str(tmp_path / "file")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_loading_a_model_does_not_start_torch_compiler():
+    # the card check builds a net on the 'meta' device; nn.Embedding's own init there imports
+    # torch._dynamo, which cost every render and live start ~1.7 s on this machine
+    code = ("import sys; from rtstyle.models import load_model; load_model('instruments'); "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

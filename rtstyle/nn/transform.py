@@ -160,7 +160,11 @@ class TransformNet(nn.Module):
             raise ParameterError(f"config must be a TransformConfig, got {type(config).__name__}")
         self.config = config
         c = config
-        self.style_embedding = nn.Embedding(c.n_styles, c.embed_dim)
+        # nn.Embedding's own init (normal_) on the 'meta' device, where models._expected_shapes
+        # builds a net to check a card, imports torch._dynamo (~1.7 s of every command's start);
+        # randn draws the same N(0, 1) values from the same generator without it
+        self.style_embedding = nn.Embedding(c.n_styles, c.embed_dim,
+                                            _weight=torch.randn(c.n_styles, c.embed_dim))
         self.in_proj = nn.Conv1d(c.bins, c.hidden, 1)
         self.convs = nn.ModuleList(CachedConv1d(c.hidden, c.hidden, c.kernel_size, d)
                                    for d in c.layer_dilations)
