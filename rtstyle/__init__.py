@@ -11,7 +11,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["load_audio", "save_audio", "load_model", "Streamer", "render", "transfer", "__version__"]
+__all__ = ["load_audio", "save_audio", "load_model", "Streamer", "EngineSettings", "render",
+           "transfer", "__version__"]
 
 from .render import render  # noqa: E402  (after __version__: the CLI reads it)
 from .transfer import transfer  # noqa: E402
@@ -21,6 +22,7 @@ _LAZY = {
     "save_audio": ("rtstyle.io.files", "save_audio"),
     "load_model": ("rtstyle.models", "load_model"),
     "Streamer": ("rtstyle.stream", "Streamer"),
+    "EngineSettings": ("rtstyle.engine_settings", "EngineSettings"),
 }
 
 

@@ -21,25 +21,20 @@ import time
 import numpy as np
 
 from . import _validate as v
+from .constants import ENVELOPES, PHASE_INITS, RESAMPLE_QUALITIES
+from .engine_settings import DEFAULTS as ENGINE_DEFAULTS
+from .engine_settings import PARAMS, EngineSettings, style_label, with_engine_signature
 from .errors import ParameterError
 
 log = logging.getLogger("rtstyle")
 
-__all__ = ["render", "render_file", "RenderSession", "style_list", "PHASE_INITS",
-           "RESAMPLE_QUALITIES", "ENVELOPES", "DEFAULTS"]
+__all__ = ["render", "render_file", "RenderSession", "style_list", "resolve_engine_styles",
+           "engine_streamer", "PHASE_INITS", "RESAMPLE_QUALITIES", "ENVELOPES", "DEFAULTS"]
 
-#: Equal to ``rtstyle.dsp.phase_stream.PHASE_INITS`` (a test checks); repeated here so the CLI
-#: parser can offer the choices without importing the engine.
-PHASE_INITS = ("input", "rtpghi", "random")
-#: Equal to ``rtstyle.io.files.RESAMPLE_QUALITIES`` (a test checks), for the same reason.
-RESAMPLE_QUALITIES = ("VHQ", "HQ", "MQ", "LQ", "QQ")
-#: Equal to ``rtstyle.stream.styles.ENVELOPES`` (a test checks), for the same reason.
-ENVELOPES = ("follow", "free")
-#: :func:`render`'s defaults, for the CLI (``None``: the models' own, see :func:`render`).
-DEFAULTS = {"style": None, "block_size": 4096, "n_fft": None, "hop_length": None,
-            "lookahead": 1, "phase_iters": None, "phase_init": "input", "momentum": None,
-            "strength": 1.0, "morph": 0.0, "crossfade_ms": 50.0, "mix": 1.0, "gain_db": 0.0,
-            "envelope": "follow", "resample_quality": "HQ", "threads": 1}
+#: :func:`render`'s defaults, for the CLI and tools: the engine's
+#: (:data:`rtstyle.engine_settings.DEFAULTS`; ``None``: the models' own, see :func:`render`) and
+#: the block size.
+DEFAULTS = {**ENGINE_DEFAULTS, "block_size": 4096}
 
 
 def style_list(style=None, *, models_dir=None) -> list[str]:
@@ -57,12 +52,7 @@ def style_list(style=None, *, models_dir=None) -> list[str]:
         key = (lambda e: (e["sr"], e["n_fft"], e["hop_length"]))
         names = [e["name"] for e in rows if key(e) == key(rows[0])] if rows else []
         return names or ["identity"]
-    if isinstance(style, str):
-        style = style.split(",")
-    items = [s.strip() if isinstance(s, str) else s for s in style]
-    if not items or any(s == "" for s in items):
-        raise ParameterError(f"style={style!r}: an empty name in the style list")
-    return items
+    return list(PARAMS["style"].check(style, "style"))
 
 
 def _load_styles(items, *, device="cpu", models_dir=None, n_fft=None, hop_length=None) -> list:
@@ -91,18 +81,18 @@ def _load_styles(items, *, device="cpu", models_dir=None, n_fft=None, hop_length
         for flag, asked, own in (("n_fft", n_fft, model.n_fft),
                                  ("hop_length", hop_length, model.hop_length)):
             if asked is not None and asked != own:
-                raise ParameterError(f"style {_label(item)!r} was trained with {flag}={own}; "
+                raise ParameterError(f"style {style_label(item)!r} was trained with {flag}={own}; "
                                      f"{flag}={asked} cannot run it (leave {flag} unset)")
         if model.net.latency:
             raise ParameterError(
-                f"style {_label(item)!r}: nets with look-ahead ({model.net.latency} frames) are "
+                f"style {style_label(item)!r}: nets with look-ahead ({model.net.latency} frames) are "
                 "not supported by the Streamer yet; train a causal net (lookahead 0)")
         if first is None:
             first = (item, stft)
         elif stft != first[1]:
             raise ParameterError(
-                f"style {_label(item)!r} was trained at sr={stft[0]}, n_fft={stft[1]}, "
-                f"hop_length={stft[2]}, but {_label(first[0])!r} at sr={first[1][0]}, "
+                f"style {style_label(item)!r} was trained at sr={stft[0]}, n_fft={stft[1]}, "
+                f"hop_length={stft[2]}, but {style_label(first[0])!r} at sr={first[1][0]}, "
                 f"n_fft={first[1][1]}, hop_length={first[1][2]}; one stream runs one STFT "
                 "(list styles of the same settings)")
     if refs:   # zero-shot styles take the list's STFT (the engine's defaults without a model)
@@ -114,19 +104,35 @@ def _load_styles(items, *, device="cpu", models_dir=None, n_fft=None, hop_length
     return out
 
 
-def _label(item) -> str:
-    """A style list entry as its user wrote it (a name), never a Python object's repr."""
-    name = getattr(item, "name", None)
-    return item if isinstance(item, str) else name if isinstance(name, str) else str(item)
+def resolve_engine_styles(settings: EngineSettings, *, models_dir=None):
+    """``settings.style`` → ``(resolved entries, the models' rate or None for identity only)``.
+
+    The style list of ``render`` and ``live`` (:func:`style_list`), each model loaded on
+    ``settings.device`` once however often the list names it, and checked against the first
+    one's STFT and ``settings``' ``n_fft`` / ``hop_length`` (:func:`_load_styles`).
+    """
+    from .stream.streamer import resolve_styles
+
+    items = _load_styles(style_list(settings.style, models_dir=models_dir),
+                         device=settings.device, models_dir=models_dir, n_fft=settings.n_fft,
+                         hop_length=settings.hop_length)
+    styles = resolve_styles(items, models_dir=models_dir)
+    return styles, next((m.sr for m, _ in styles if m is not None), None)
 
 
-def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
-           n_fft: int | None = None, hop_length: int | None = None, lookahead: int = 1,
-           phase_iters: int | None = None, phase_init: str = "input", momentum: float | None = None,
-           strength: float = 1.0, morph: float = 0.0, crossfade_ms: float = 50.0,
-           mix: float = 1.0, gain_db: float = 0.0, device: str = "cpu", models_dir=None,
-           keep_latency: bool = False, envelope: str = "follow",
-           resample_quality: str = "HQ", threads: int = 1) -> tuple[np.ndarray, dict]:
+def engine_streamer(styles, settings: EngineSettings, *, sr: int, channels: int):
+    """The :class:`~rtstyle.stream.Streamer` of ``render`` and ``live``: the entries of
+    :func:`resolve_engine_styles` at the models' rate ``sr``, with ``settings``."""
+    from .stream import Streamer
+
+    return Streamer([None if m is None else (m, i) for m, i in styles], sr=sr,
+                    channels=channels, settings=settings)
+
+
+@with_engine_signature
+def render(y: np.ndarray, *, sr: int, settings: EngineSettings | None = None,
+           block_size: int = DEFAULTS["block_size"], models_dir=None, keep_latency: bool = False,
+           **engine) -> tuple[np.ndarray, dict]:
     """Run ``y`` through the streaming engine, ``block_size`` samples at a time, then flush.
 
     Parameters
@@ -142,25 +148,24 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
     block_size : int > 0
         Samples per :meth:`~rtstyle.stream.Streamer.feed` call. The output does not depend on it
         (within float32 rounding); a large block lets the nets take several frames per call.
-    n_fft, hop_length : int, optional
-        Default: the models' (1024 and 256 for ``identity``).
-    lookahead, phase_iters, phase_init, momentum, strength, morph, crossfade_ms, mix, gain_db, device, envelope
-        The :class:`~rtstyle.stream.Streamer`'s parameters.
+    settings : EngineSettings, optional
+        The engine's settings (default: the defaults of
+        :class:`~rtstyle.engine_settings.EngineSettings`, where each is described and bounded).
+    **engine
+        Settings to change, by name: ``style``, ``strength``, ``morph``, ``mix``, ``gain_db``,
+        ``bypass``, ``crossfade_ms``, ``envelope``, ``n_fft``, ``hop_length`` (default: the
+        models', 1024 and 256 for ``identity``), ``lookahead``, ``phase_init``,
+        ``phase_iters``, ``momentum``, ``resample_quality``, ``device``, ``threads``.
     models_dir : path, optional
         User model folder for resolving names.
     keep_latency : bool
         ``False``: output aligned with ``y`` and of its length. ``True``: what live would play,
         ``n + latency`` samples with ``y[t]`` at ``out[t + latency]``.
-    resample_quality : {'VHQ', 'HQ', 'MQ', 'LQ', 'QQ'}
-        soxr's preset for the resamplers between ``sr`` and the models' rate, case-insensitive
-        (see :func:`rtstyle.io.files.resample_quality`): ``'HQ'`` by default; ``'LQ'`` or
-        ``'QQ'`` shorten live's buffering (``QQ`` aliases). Render's output is aligned the
-        same way at every quality (soxr's streams are delay-compensated), but it sounds as
-        live does at that quality. No effect when the rates are equal.
-    threads : int > 0
-        Threads of the engine's torch (and BLAS) while it runs; 1 by default, which is also
-        the fast choice on a busy machine (:mod:`rtstyle.stream.threads`). Torch's previous
-        setting is restored when the render ends.
+
+    ``resample_quality`` is soxr's preset between ``sr`` and the models' rate: render's output
+    is aligned the same way at every quality (soxr's streams are delay-compensated), but it
+    sounds as live does at that quality. ``threads`` are torch's (and BLAS's) while the render
+    runs (:mod:`rtstyle.stream.threads`); their previous count is restored when it ends.
 
     Returns
     -------
@@ -172,7 +177,8 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
         the engine asked for: ``|STFT(y)|`` for identity, the styled targets otherwise; ``None``
         for a silent input), ``duration_s``, ``peak_dbfs`` (``None`` when silent),
         ``model_sr``, ``n_fft``, ``hop_length``, ``styles`` (the list's labels),
-        ``resample_quality``, ``envelope``, ``threads``.
+        ``limited_samples``, and every engine setting by name
+        (:meth:`EngineSettings.to_dict <rtstyle.engine_settings.EngineSettings.to_dict>`).
 
     Raises
     ------
@@ -192,13 +198,8 @@ def render(y: np.ndarray, *, sr: int, style=None, block_size: int = 4096,
     y = v.channel_first(v.valid_audio(y))
     sr = v.sample_rate(sr, "sr")
     channels = 1 if y.ndim == 1 else y.shape[0]
-    session = RenderSession(sr=sr, channels=channels, style=style, block_size=block_size,
-                            n_fft=n_fft, hop_length=hop_length, lookahead=lookahead,
-                            phase_iters=phase_iters, phase_init=phase_init, momentum=momentum,
-                            strength=strength, morph=morph, crossfade_ms=crossfade_ms, mix=mix,
-                            gain_db=gain_db, device=device, models_dir=models_dir,
-                            keep_latency=keep_latency, envelope=envelope,
-                            resample_quality=resample_quality, threads=threads)
+    session = RenderSession(sr=sr, channels=channels, settings=settings, block_size=block_size,
+                            models_dir=models_dir, keep_latency=keep_latency, **engine)
     x = y.reshape(channels, -1)
     t0 = time.perf_counter()
     try:
@@ -228,49 +229,30 @@ class RenderSession:
     what the output carries (0 when aligned), :attr:`streamer_latency` what the report states.
     """
 
-    def __init__(self, *, sr: int, channels: int, style=None, block_size: int = 4096,
-                 n_fft=None, hop_length=None, lookahead: int = 1, phase_iters=None,
-                 phase_init: str = "input", momentum=None, strength: float = 1.0,
-                 morph: float = 0.0, crossfade_ms: float = 50.0, mix: float = 1.0,
-                 gain_db: float = 0.0, device: str = "cpu", models_dir=None,
-                 keep_latency: bool = False, sr_out: int | None = None,
-                 envelope: str = "follow", resample_quality: str = "HQ", threads: int = 1):
-        from .io.files import resample_quality as _quality
-        from .stream import Streamer
+    def __init__(self, *, sr: int, channels: int, settings: EngineSettings | None = None,
+                 block_size: int = DEFAULTS["block_size"], models_dir=None,
+                 keep_latency: bool = False, sr_out: int | None = None, **engine):
         from .stream.analysis import StreamingSTFT
         from .stream.resampled import ResampledStreamer
-        from .stream.streamer import resolve_styles
         from .stream.threads import use_threads
 
+        self.settings = es = EngineSettings.of(settings, **engine)
         self.sr = v.sample_rate(sr, "sr")
         self.sr_out = self.sr if sr_out is None else v.sample_rate(sr_out, "sr_out")
         self.block_size = v.bounded_int(block_size, "block_size")
         channels = v.bounded_int(channels, "channels")
-        for name, value in (("n_fft", n_fft), ("hop_length", hop_length),
-                            ("phase_iters", phase_iters)):
-            if value is not None:            # bounded before the engine allocates by them
-                v.bounded_int(value, name)
         if not isinstance(keep_latency, bool):
             raise ParameterError(f"keep_latency={keep_latency!r} must be True or False")
         self.keep_latency = keep_latency
-        self.resample_quality = q = _quality(resample_quality, "resample_quality")
-        self.threads = v.bounded_int(threads, "threads")
-        styles = resolve_styles(_load_styles(style_list(style, models_dir=models_dir),
-                                             device=device, models_dir=models_dir, n_fft=n_fft,
-                                             hop_length=hop_length),
-                                models_dir=models_dir)
-        self.model_sr = next((m.sr for m, _ in styles if m is not None), self.sr)
+        self.resample_quality, self.threads = es.resample_quality, es.threads
+        styles, model_sr = resolve_engine_styles(es, models_dir=models_dir)
+        self.model_sr = model_sr or self.sr
         self.channels = channels
-        self.streamer = st = Streamer(
-            [None if m is None else (m, i) for m, i in styles], sr=self.model_sr, n_fft=n_fft,
-            hop_length=hop_length, lookahead=lookahead, phase_iters=phase_iters,
-            phase_init=phase_init, momentum=momentum, strength=strength, morph=morph,
-            crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, device=device,
-            channels=channels, envelope=envelope)
+        self.streamer = st = engine_streamer(styles, es, sr=self.model_sr, channels=channels)
         st.record_targets = True          # drained frame by frame into the SC sums below
         # the chain live runs too: resample → (_engine: events, SC, alignment) → resample
-        self._chain = ResampledStreamer(st, sr=self.sr, sr_out=self.sr_out, quality=q,
-                                        inner=self._engine)
+        self._chain = ResampledStreamer(st, sr=self.sr, sr_out=self.sr_out,
+                                        quality=self.resample_quality, inner=self._engine)
         self._sc_stft = StreamingSTFT(n_fft=st.n_fft, hop_length=st.hop_length, channels=channels)
         self._events: list[tuple[int, str, object]] = []   # sorted by sample (stable)
         self._ignored: set[str] = set()   # controls that can do nothing here (warned once)
@@ -434,6 +416,7 @@ class RenderSession:
         if self._sc_den > 0:
             sc = float(10 * np.log10(max(self._sc_num, 1e-300) / self._sc_den))
         return {
+            **self.settings.to_dict(),
             "latency_samples": self.streamer_latency,
             "latency_ms": 1000.0 * self.streamer_latency / self.sr_out,
             "rtf": elapsed / duration_s if duration_s else None,
@@ -444,9 +427,7 @@ class RenderSession:
             "n_fft": int(st.n_fft),
             "hop_length": int(st.hop_length),
             "styles": st.styles,
-            "resample_quality": self.resample_quality,
-            "envelope": st.envelope,
-            "threads": self.threads,
+            "device": st.device,
             "limited_samples": int(st.limited_samples),
         }
 
@@ -469,8 +450,8 @@ def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, su
     progress : callable(n_samples), optional
         Called with the number of input samples consumed after every block.
     **kw
-        The engine settings of :func:`render` (style, block_size, strength, ..., keep_latency,
-        resample_quality, threads).
+        :class:`RenderSession`'s: ``settings``, ``block_size``, ``models_dir``,
+        ``keep_latency``, and engine settings by name (``style``, ``strength``, ...).
 
     Returns
     -------

@@ -366,6 +366,7 @@ def test_engine_equals_render_keep_latency_at_other_settings(tmp_path):
     sample its resampler has delivered so far, render at the event's own sample, so the two
     switch a resampler hold-back apart; test_live_midi compares switches at equal rates.)"""
     import rtstyle
+    from rtstyle.engine_settings import DEFAULTS
     from rtstyle.live import LiveEngine, resolve
 
     style = _two_styles(tmp_path)
@@ -374,7 +375,7 @@ def test_engine_equals_render_keep_latency_at_other_settings(tmp_path):
     assert info["envelope"] == "free" and info["resample_quality"] == "LQ"
     for k in OTHER_SETTINGS:               # every setting is heard
         other, _ = rtstyle.render(x, sr=SR, style=style, keep_latency=True,
-                                  **{**OTHER_SETTINGS, k: rtstyle.render.__kwdefaults__[k]})
+                                  **{**OTHER_SETTINGS, k: DEFAULTS[k]})
         n = min(other.size, ref.size)
         assert np.max(np.abs(other[:n] - ref[:n])) > 1e-3, k
     styles, _ = resolve(style)
@@ -421,26 +422,7 @@ def test_engine_equals_render_keep_latency_bundled_morph_at_44100():
     np.testing.assert_allclose(live[:n], ref[:n], atol=1e-5 * max(1.0, scale))
 
 
-def test_live_has_every_engine_flag_of_render():
-    """Both commands take the same engine flags, and each of live's reaches the preset keys."""
-    from rtstyle.cli import _LIVE_FLAGS, build_parser
-    from rtstyle.live import DEFAULTS
-
-    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
-
-    def group(cmd, title):
-        g = next(g for g in sub[cmd]._action_groups if g.title.startswith(title))
-        return {a.dest: a for a in g._group_actions}
-
-    render, live = group("render", "style and engine"), group("live", "style and engine")
-    file_only = {"midi", "midi_map", "block_size"}   # a MIDI file; block_size is live's device
-    assert set(render) - file_only - set(live) == set()
-    for dest in set(render) - file_only:
-        assert render[dest].choices == live[dest].choices, dest
-        if dest == "style_ref":      # appended to the style list: it reaches the 'style' key
-            assert "style" in DEFAULTS
-        elif dest != "models_dir":
-            assert dest in _LIVE_FLAGS and _LIVE_FLAGS[dest] in DEFAULTS, dest
+# Both commands' engine flags, presets and reports: tests/test_settings.py walks the settings.
 
 
 def test_live_envelope_flag_preset_and_report(tmp_path, monkeypatch, capsys):

@@ -9,25 +9,24 @@ import math
 
 import numpy as np
 
+from ..engine_settings import EngineSettings
 from ..errors import ParameterError
 from .settings import DEFAULTS
 
 __all__ = ["resolve", "LiveEngine", "live_buffering"]
 
 
-def resolve(style=None, *, models_dir=None):
+def resolve(style=None, *, models_dir=None, device: str = "cpu"):
     """The style list → ``(resolved entries, model rate or None for identity only)``.
 
-    As ``render`` does it (:func:`rtstyle.render._load_styles`): each model file loaded once
-    however often the list names it, every style checked to share the first one's STFT and to
-    be causal, the messages naming the styles.
+    As ``render`` does it (:func:`rtstyle.render.resolve_engine_styles`): each model file
+    loaded once however often the list names it, every style checked to share the first one's
+    STFT and to be causal, the messages naming the styles.
     """
-    from ..render import _load_styles, style_list
-    from ..stream.streamer import resolve_styles
+    from ..render import resolve_engine_styles
 
-    styles = resolve_styles(_load_styles(style_list(style, models_dir=models_dir),
-                                         models_dir=models_dir), models_dir=models_dir)
-    return styles, next((m.sr for m, _ in styles if m is not None), None)
+    return resolve_engine_styles(EngineSettings(style=style, device=device),
+                                 models_dir=models_dir)
 
 
 class LiveEngine:
@@ -45,36 +44,30 @@ class LiveEngine:
         From :func:`resolve`.
     sr : int
         The device rate.
-    resample_quality : {'VHQ', 'HQ', 'MQ', 'LQ', 'QQ'}
-        soxr's preset for both resamplers (device rate ↔ the models' rate), as
-        ``render(resample_quality=...)``; it sets their hold-back, so :meth:`prefill` and the
-        buffer. No effect when the rates are equal.
-    **kw
-        The Streamer's settings (n_fft, hop_length, lookahead, phase_iters, phase_init,
-        momentum, strength, morph, crossfade_ms, mix, gain_db, bypass, device, envelope).
+
+    The settings' ``resample_quality`` is soxr's preset for both resamplers (device rate ↔ the
+    models' rate), as ``render(resample_quality=...)``; it sets their hold-back, so
+    :meth:`prefill` and the buffer. No effect when the rates are equal.
+    settings : EngineSettings, optional
+        The engine's settings (its ``style`` is ``styles``'; ``threads`` are set by the
+        session, :class:`~rtstyle.live.session.LiveSession`).
+    **engine
+        Settings to change, by name (``resample_quality``, ``strength``, ...).
     """
 
     CONTROLS = ("mix", "gain_db", "bypass", "strength", "morph", "style")
 
-    def __init__(self, styles, *, sr: int, n_fft=None, hop_length=None, lookahead=1,
-                 phase_iters=None, phase_init="input", momentum=None, strength=1.0, morph=0.0,
-                 crossfade_ms=50.0, mix=1.0, gain_db=0.0, bypass=False, device="cpu",
-                 resample_quality="HQ", envelope="follow"):
-        from ..stream import Streamer
+    def __init__(self, styles, *, sr: int, settings: EngineSettings | None = None, **engine):
+        from ..render import engine_streamer
         from ..stream.resampled import ResampledStreamer
 
+        s = EngineSettings.of(settings, **engine)
         self.sr = int(sr)
         self.model_sr = next((m.sr for m, _ in styles if m is not None), self.sr)
-        self.streamer = Streamer(
-            [None if m is None else (m, i) for m, i in styles], sr=self.model_sr, n_fft=n_fft,
-            hop_length=hop_length, lookahead=lookahead, phase_iters=phase_iters,
-            phase_init=phase_init, momentum=momentum, strength=strength, morph=morph,
-            crossfade_ms=crossfade_ms, mix=mix, gain_db=gain_db, bypass=bypass, device=device,
-            channels=1, envelope=envelope)
-        self.initial = {"mix": mix, "gain_db": gain_db, "bypass": bool(bypass),
-                        "strength": strength, "morph": morph, "style": 0}
+        self.streamer = engine_streamer(styles, s, sr=self.model_sr, channels=1)
+        self.initial = {k: 0 if k == "style" else getattr(s, k) for k in self.CONTROLS}
         self.current = dict(self.initial)
-        self._chain = ResampledStreamer(self.streamer, sr=self.sr, quality=resample_quality)
+        self._chain = ResampledStreamer(self.streamer, sr=self.sr, quality=s.resample_quality)
         self.resample_quality = self._chain.quality
 
     @property

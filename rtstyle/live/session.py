@@ -12,8 +12,9 @@ import time
 
 from ..errors import DeviceError, ParameterError, RtStyleError
 from .core import LiveCore
-from .engine import LiveEngine, resolve
-from .settings import DEFAULTS, check_latency, check_settings
+from ..render import resolve_engine_styles
+from .engine import LiveEngine
+from .settings import DEFAULTS, check_latency, check_settings, engine_settings
 
 __all__ = ["LiveSession", "REPORT_KEYS"]
 
@@ -198,15 +199,10 @@ class LiveSession:
                 from ..io.atomic import check_output_path
 
                 check_output_path(path, overwrite=self.overwrite)
-        styles, model_sr = resolve(s["style"], models_dir=self.models_dir)
+        engine = engine_settings(s)
+        styles, model_sr = resolve_engine_styles(engine, models_dir=self.models_dir)
         self.choice = audio.preflight(prefer=(model_sr,) if model_sr else (), **self._dev_args)
-        self.engine = LiveEngine(
-            styles, sr=self.choice.sr, n_fft=s["n_fft"], hop_length=s["hop_length"],
-            lookahead=s["lookahead"], phase_iters=s["phase_iters"], phase_init=s["phase_init"],
-            momentum=s["momentum"], strength=s["strength"], morph=s["morph"],
-            crossfade_ms=s["crossfade_ms"], mix=s["mix"], gain_db=s["gain_db"],
-            bypass=s["bypass"], device=s["device"], resample_quality=s["resample_quality"],
-            envelope=s["envelope"])
+        self.engine = LiveEngine(styles, sr=self.choice.sr, settings=engine)
         from ..stream.threads import use_threads
 
         # the thread policy, once the styles are loaded (torch imported), before the warm-up

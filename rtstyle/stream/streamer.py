@@ -28,16 +28,16 @@ and at the default mix, gain and bypass the output stage is bit-transparent (a p
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from .._validate import nonnegative_int, one_of, positive_int
-from ..dsp.phase_stream import MAX_LOOKAHEAD, PHASE_INITS, StreamingPhase, stream_sizes
+from .._validate import positive_int
+from ..constants import IDENTITY_HOP_LENGTH, IDENTITY_N_FFT
+from ..dsp.limiter import CEILING_DBFS
+from ..dsp.phase_stream import StreamingPhase, stream_sizes
+from ..engine_settings import PARAMS, EngineSettings, with_engine_signature
 from ..errors import ParameterError
 from .analysis import StreamingSTFT
-from ..dsp.limiter import CEILING_DBFS
-from .mixer import MIX_PARAMS, OutputStage
+from .mixer import OutputStage
 
 __all__ = ["Streamer", "process", "CEILING_DBFS"]
 
@@ -53,47 +53,27 @@ class Streamer:
         loaded :class:`~rtstyle.models.Model` objects; the first entry is active at the start.
     sr : int > 0
         Sample rate (Hz); with models it must be theirs (``rtstyle render`` resamples).
-    n_fft : int > 0, even, optional
-        Window and FFT size (periodic Hann); default the models' (1024 for identity).
-    hop_length : int > 0, optional
-        Must divide ``n_fft`` with ``n_fft // hop_length >= 2``; default the models' (256).
-    lookahead : int in 0..3
-        Frames of look-ahead of the phase reconstruction (one hop of latency each).
-    phase_iters : int >= 0
-        Fast Griffin-Lim projections per hop; default 4 for ``input``, 16 otherwise (chosen by
-        ``tools/bench.py phase``).
-    phase_init : {'input', 'rtpghi', 'random'}
-        Initial phase of each new frame (see :class:`~rtstyle.dsp.phase_stream.StreamingPhase`).
-    momentum : float in [0, 1), optional
-        Fast Griffin-Lim inertia; default with look-ahead 0.5 for ``input``, 0.9 otherwise;
-        0 without (see
-        :class:`~rtstyle.dsp.phase_stream.StreamingPhase`).
     channels : int > 0
         Channels of the stream; each has its own state (random draws are shared).
-    device : str
-        Where a model would run ('cpu', 'cuda', 'cuda:N'); unused by the identity transform.
-    mix : float in 0..1
-        Wet share (1: all stylised; the dry part is the input, delay-aligned).
-    gain_db : float
-        Output gain in dB (``-inf``: silence; at most +24).
-    bypass : bool
-        Output the delay-aligned input instead (glides like every change).
-    strength : float in 0..1
-        Blend of the input's and the style's log-magnitudes (1: all style).
-    morph : float in 0..1
-        Blend of the active style toward the next entry of the list.
-    crossfade_ms : float >= 0
-        Crossfade of a style switch (default 50 ms).
-    envelope : {'follow', 'free'}
-        ``follow`` (default): each target frame keeps the input frame's energy, so the
-        performer's dynamics and silences survive the style (the nets alone let the speech
-        envelope correlation fall to 0.2–0.4; ``tools/eval_quality.py``); ``free``: the nets'
-        own levels.
+    settings : EngineSettings, optional
+        The engine's settings (:class:`~rtstyle.engine_settings.EngineSettings`: their
+        defaults, bounds and meaning); its ``style``, ``resample_quality`` and ``threads`` are
+        the business of the chain around the Streamer (``model`` is the style list here).
+    **engine
+        Settings to change, by name (``n_fft``, ``hop_length``, ``lookahead``,
+        ``phase_iters``, ``phase_init``, ``momentum``, ``mix``, ``gain_db``, ``bypass``,
+        ``strength``, ``morph``, ``crossfade_ms``, ``envelope``, ``device``). ``n_fft`` and
+        ``hop_length`` default to the models' (1024 and 256 for identity); ``hop_length``
+        must divide ``n_fft`` with ``n_fft // hop_length >= 2``. ``device`` is unused by the
+        identity transform.
     models_dir : path, optional
         User model folder for resolving names (else ``RTSTYLE_MODELS`` / the user data dir).
 
     Attributes
     ----------
+    settings : EngineSettings
+        As given (checked); the resolved sizes are :attr:`n_fft`, :attr:`hop_length`, and the
+        phase's :attr:`phase_iters`, :attr:`momentum`.
     latency : int
         Samples; see the module docstring.
     nonfinite_samples : int
@@ -102,18 +82,19 @@ class Streamer:
         Output samples the limiter turned down (gain < 1) since the last :meth:`reset`.
     """
 
-    def __init__(self, model=None, *, sr: int, n_fft: int | None = None,
-                 hop_length: int | None = None,
-                 lookahead: int = 1, phase_iters: int | None = None, phase_init: str = "input",
-                 momentum: float | None = None, channels: int = 1, device: str = "cpu",
-                 mix: float = MIX_PARAMS["mix"], gain_db: float = MIX_PARAMS["gain_db"],
-                 bypass: bool = MIX_PARAMS["bypass"], strength: float = 1.0,
-                 morph: float = 0.0, crossfade_ms: float = 50.0, envelope: str = "follow",
-                 models_dir=None):
+    @with_engine_signature(streamer=True)
+    def __init__(self, model=None, *, sr: int, channels: int = 1, models_dir=None,
+                 settings: EngineSettings | None = None, **engine):
+        s = EngineSettings.of(settings, **engine)
+        around = sorted(k for k in engine if not PARAMS[k].streamer)
+        if around:
+            raise ParameterError(f"Streamer takes no {', '.join(around)}: the style list is "
+                                 "model=..., resampling and threads are set around the "
+                                 "Streamer (rtstyle.render, rtstyle live)")
+        self.settings = s
         self.sr = positive_int(sr, "sr")
         self.model = model
-        if not isinstance(device, str) or device.split(":", 1)[0] not in ("cpu", "cuda"):
-            raise ParameterError(f"device={device!r} must be 'cpu', 'cuda' or 'cuda:N'")
+        device, n_fft, hop_length = s.device, s.n_fft, s.hop_length
         styles = None
         if model is not None:
             from ..nn.device import resolve_device
@@ -126,49 +107,37 @@ class Streamer:
             if first is not None:
                 n_fft = first.n_fft if n_fft is None else n_fft
                 hop_length = first.hop_length if hop_length is None else hop_length
-        n_fft = 1024 if n_fft is None else n_fft
-        hop_length = 256 if hop_length is None else hop_length
+        n_fft = IDENTITY_N_FFT if n_fft is None else n_fft
+        hop_length = IDENTITY_HOP_LENGTH if hop_length is None else hop_length
         n_fft, hop_length = stream_sizes(n_fft, hop_length)
         self.n_fft, self.hop_length = n_fft, hop_length
-        self.lookahead = nonnegative_int(lookahead, "lookahead")
-        if self.lookahead > MAX_LOOKAHEAD:
-            raise ParameterError(f"lookahead={lookahead} must lie in 0..{MAX_LOOKAHEAD}")
-        if phase_iters is not None:
-            phase_iters = nonnegative_int(phase_iters, "phase_iters")
-        self.phase_init = one_of(phase_init, PHASE_INITS, "phase_init")
-        if momentum is not None and (isinstance(momentum, bool)
-                                     or not isinstance(momentum, numbers.Real)
-                                     or not 0 <= float(momentum) < 1):
-            raise ParameterError(f"momentum={momentum!r} must be a number in [0, 1)")
+        self.lookahead = s.lookahead
+        self.phase_init = s.phase_init
         self.channels = positive_int(channels, "channels")
-        from .styles import ENVELOPES
-
-        # checked for identity too (it has no nets to follow), so a bad value is never silent
-        self.envelope = one_of(envelope, ENVELOPES, "envelope")
+        self.envelope = s.envelope
         self.device = device
         self._styles = None
         if styles is not None:
             from .styles import IDENTITY, StyleBank
 
-            if isinstance(crossfade_ms, bool) or not isinstance(crossfade_ms, numbers.Real) \
-                    or not 0 <= crossfade_ms <= 10_000:
-                raise ParameterError(f"crossfade_ms={crossfade_ms!r} must be a number of ms in 0..10000")
             self._styles = StyleBank([IDENTITY if m is None else (m, i) for m, i in styles],
                                      channels=self.channels, sr=self.sr, n_fft=n_fft,
-                                     hop_length=hop_length, device=device, strength=strength,
-                                     morph=morph, crossfade_ms=crossfade_ms, envelope=envelope)
-        elif model is None and (strength, morph) != (1.0, 0.0):
+                                     hop_length=hop_length, device=device, strength=s.strength,
+                                     morph=s.morph, crossfade_ms=s.crossfade_ms,
+                                     envelope=s.envelope)
+        elif model is None and (s.strength, s.morph) != (1.0, 0.0):
             raise ParameterError("strength and morph need a style (model=...)")
         self._stft = StreamingSTFT(n_fft=n_fft, hop_length=hop_length, channels=self.channels)
         self._phase = StreamingPhase(n_fft=n_fft, hop_length=hop_length, lookahead=self.lookahead,
-                                     n_iter=phase_iters, momentum=momentum,
+                                     n_iter=s.phase_iters, momentum=s.momentum,
                                      init=self.phase_init, channels=self.channels)
         self.phase_iters = self._phase.n_iter
         self.momentum = self._phase.momentum
         # Zeros that put StreamingPhase's output on the input's sample clock (module docstring).
         self._pre = n_fft // 2 - hop_length
         self._out = OutputStage(sr=self.sr, channels=self.channels, dry_delay=self.engine_latency,
-                                ceiling_db=CEILING_DBFS, mix=mix, gain_db=gain_db, bypass=bypass)
+                                ceiling_db=CEILING_DBFS, mix=s.mix, gain_db=s.gain_db,
+                                bypass=s.bypass)
         self.reset()
 
     # ------------------------------------------------------------------ protocol
