@@ -1,4 +1,4 @@
-"""The ``rtstyle`` command: one entry point, subcommands imported lazily.
+"""The ``rtstyle`` command: one entry point; a subcommand imports what it needs when it runs.
 
 User errors (bad flags, bad files, bad values) print one line, ``rtstyle: error: ...``, and exit
 2; Ctrl-C exits 130 and leaves no partial output file (every write goes to a temp file that is
