@@ -536,16 +536,28 @@ STYLE_SECONDS = 28.0
 STYLE_GAP_Q = 0.5  # quarters of silence between segments
 N_STYLE_CHORALES = sum(len(segs) for _, _, segs in STYLES.values())
 
+# References of instruments no bundled style has (tools/judge_zero_shot.py --new-instruments:
+# what a fully trained style of them would be), made like STYLES' but on the reserved chorales
+# of the bundled style named last (so the content split and the bundled references stay as
+# they are): name -> (0-based GM program, quarter-note tempo, segments, chorales of).
+EXTRA_STYLES = {
+    "violin": (40, 92, [("Soprano", 0), ("Alto", 12), ("Soprano", 12), ("Tenor", 12)], "flute"),
+    "oboe": (68, 92, [("Soprano", 0), ("Alto", 12), ("Soprano", 0), ("Tenor", 12)], "flute"),
+    "clarinet": (71, 84, [("Soprano", 0), ("Alto", 0), ("Soprano", -7), ("Tenor", 12)], "cello"),
+    "trumpet": (56, 84, [("Soprano", 0), ("Alto", 5), ("Soprano", -2), ("Tenor", 12)], "cello"),
+    "altosax": (65, 84, [("Alto", 0), ("Tenor", 5), ("Soprano", -7), ("Alto", 5)], "cello"),
+}
+
 
 def style_plan(name: str, soundfont: Path = SOUNDFONT) -> dict:
-    program, bpm, segments = STYLES[name]
+    program, bpm, segments, like = EXTRA_STYLES.get(name) or (*STYLES[name], name)
     first = 0
     for other, (_, _, segs) in STYLES.items():
-        if other == name:
+        if other == like:
             break
         first += len(segs)
     reserved = sources()["style"]
-    rng = _rng(4, list(STYLES).index(name))
+    rng = _rng(4, [*STYLES, *EXTRA_STYLES].index(name))
     per_segment_q = STYLE_SECONDS / len(segments) * bpm / 60.0
     voices: dict[int, list] = {}
     seg_info, offset = [], 0.0
@@ -740,7 +752,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="make only the content or only the style references")
     parser.add_argument("--styles", default=",".join(STYLES),
                         help=f"comma-separated style references to make (default: all: "
-                        f"{','.join(STYLES)})")
+                        f"{','.join(STYLES)}; also {','.join(EXTRA_STYLES)}, instruments no "
+                        "bundled style has)")
     parser.add_argument("--soundfont", type=Path, default=SOUNDFONT,
                         help=f"soundfont (default: {SOUNDFONT})")
     parser.add_argument("--overwrite", action="store_true", help="make existing files again")
@@ -749,10 +762,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         names = [s.strip() for s in args.styles.split(",") if s.strip()]
-        unknown = sorted(set(names) - set(STYLES))
+        unknown = sorted(set(names) - set(STYLES) - set(EXTRA_STYLES))
         if unknown:
             raise ToolError(f"unknown style(s) {', '.join(unknown)}; choose from "
-                            f"{', '.join(STYLES)}")
+                            f"{', '.join([*STYLES, *EXTRA_STYLES])}")
         if args.sr < 8000:
             raise ToolError(f"--sr {args.sr} is too low (fluidsynth needs at least 8000)")
         for mod, pypi in (("numpy", "numpy"), ("soundfile", "soundfile"), ("soxr", "soxr"),

@@ -377,10 +377,15 @@ def melody_plan(k: int) -> dict:
     }
 
 
-def reference_plan(name: str) -> dict:
-    program, bpm, segments = REFERENCES[name]
-    rng = np.random.default_rng([SEED, 2, list(REFERENCES).index(name)])
-    per_segment_q = REFERENCE_SECONDS / len(segments) * bpm / 60.0
+def reference_plan(name: str, spec: tuple | None = None, seconds: float = REFERENCE_SECONDS,
+                   key: int | None = None) -> dict:
+    """A reference of ``name`` (REFERENCES'); or, for tools/judge_zero_shot.py
+    --new-instruments, of the instrument ``name`` (a RANGES key) from ``spec`` (a REFERENCES
+    entry whose transpositions may be None: the octave that fits the range), ``seconds`` long,
+    its velocities seeded by ``key``."""
+    program, bpm, segments = spec or REFERENCES[name]
+    rng = np.random.default_rng([SEED, 2, list(REFERENCES).index(name) if key is None else key])
+    per_segment_q = seconds / len(segments) * bpm / 60.0
     voices: dict[int, list] = {}
     info, offset = [], 0.0
     for work, number, which, transpose in segments:
@@ -395,6 +400,8 @@ def reference_plan(name: str) -> dict:
         what = f"{work} for the {name} reference"
         if len(chosen) == 1:
             check_line(notes[0], what)
+        if transpose is None:
+            transpose = fit_range([n for ns in notes for n in ns], name, what)
         if not in_range(transpose, [n for ns in notes for n in ns], name):
             raise ToolError(f"{what}: transposed by {transpose}, it leaves the {name}'s range")
         for slot, ns in enumerate(notes):
