@@ -173,7 +173,8 @@ def render(y: np.ndarray, *, sr: int, settings: EngineSettings | None = None,
         Same layout and rate as ``y``; ``m = n`` or ``n + latency``.
     info : dict
         ``latency_samples`` and ``latency_ms`` (at ``sr``), ``rtf`` (processing seconds /
-        duration), ``sc_db`` (spectral convergence of the aligned output against the magnitudes
+        duration: the audio's cost, which grows with its length), ``startup_s`` (seconds to
+        load the styles and start the engine, once per call), ``sc_db`` (spectral convergence of the aligned output against the magnitudes
         the engine asked for: ``|STFT(y)|`` for identity, the styled targets otherwise; ``None``
         for a silent input), ``duration_s``, ``peak_dbfs`` (``None`` when silent),
         ``model_sr``, ``n_fft``, ``hop_length``, ``styles`` (the list's labels),
@@ -198,6 +199,7 @@ def render(y: np.ndarray, *, sr: int, settings: EngineSettings | None = None,
     y = v.channel_first(v.valid_audio(y))
     sr = v.sample_rate(sr, "sr")
     channels = 1 if y.ndim == 1 else y.shape[0]
+    t_start = time.perf_counter()
     session = RenderSession(sr=sr, channels=channels, settings=settings, block_size=block_size,
                             models_dir=models_dir, keep_latency=keep_latency, **engine)
     x = y.reshape(channels, -1)
@@ -208,7 +210,7 @@ def render(y: np.ndarray, *, sr: int, settings: EngineSettings | None = None,
     finally:
         session.close()
     out = np.concatenate(parts, axis=1)
-    info = session.info(elapsed=time.perf_counter() - t0)
+    info = session.info(elapsed=time.perf_counter() - t0, startup=t0 - t_start)
     return (out[0] if y.ndim == 1 else out), info
 
 
@@ -408,8 +410,9 @@ class RenderSession:
             self._sc_num += float(np.sum((A[..., t] - S) ** 2))
             self._sc_den += float(np.sum(S.astype(np.float64) ** 2))
 
-    def info(self, *, elapsed: float) -> dict:
-        """The report keys of DESIGN.md (and a few more) for this input."""
+    def info(self, *, elapsed: float, startup: float) -> dict:
+        """The report keys of DESIGN.md (and a few more) for this input: ``elapsed`` seconds
+        of processing, ``startup`` seconds before it (styles loaded, engine built)."""
         duration_s = self._n_in / self.sr
         st = self.streamer
         sc = None
@@ -420,6 +423,7 @@ class RenderSession:
             "latency_samples": self.streamer_latency,
             "latency_ms": 1000.0 * self.streamer_latency / self.sr_out,
             "rtf": elapsed / duration_s if duration_s else None,
+            "startup_s": startup,
             "sc_db": sc,
             "duration_s": duration_s,
             "peak_dbfs": float(20 * np.log10(self._peak)) if self._peak > 0 else None,
@@ -463,7 +467,7 @@ def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, su
 
     from .io.files import AudioWriter, format_and_subtype, read_blocks, sf_path
 
-    t0 = time.perf_counter()
+    t_start = time.perf_counter()
     info_in, blocks = read_blocks(path_in, blocksize=read_block)
     fmt, _ = format_and_subtype(str(path_out), format, None)
     if subtype is None:
@@ -473,6 +477,7 @@ def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, su
     session = RenderSession(sr=info_in.sr, channels=info_in.channels, sr_out=sr_out, **kw)
     for sample, name, value in events:
         session.schedule(sample, name, value)
+    t0 = time.perf_counter()
     try:
         with AudioWriter(path_out, sr=session.sr_out, channels=info_in.channels, format=format,
                          subtype=subtype, overwrite=overwrite, protect=[path_in]) as w:
@@ -483,6 +488,6 @@ def render_file(path_in, path_out, *, sr_out: int | None = None, format=None, su
             w.write(session.flush())
     finally:
         session.close()
-    info = session.info(elapsed=time.perf_counter() - t0)
+    info = session.info(elapsed=time.perf_counter() - t0, startup=t0 - t_start)
     return {"input": str(path_in), "output": str(path_out), "sr": int(info_in.sr),
             "sr_out": int(session.sr_out), **info}

@@ -172,13 +172,13 @@ def test_cli_report(wav, tmp_path, capsys):
     assert code == 0, err
     r = json.loads(rep.read_text())
     keys = {"input", "output", "sr", "model_sr", "n_fft", "hop_length", "latency_samples",
-            "latency_ms", "rtf", "sc_db", "duration_s", "peak_dbfs", "styles"}
+            "latency_ms", "rtf", "startup_s", "sc_db", "duration_s", "peak_dbfs", "styles"}
     assert keys <= r.keys()
     assert r["input"] == str(wav) and r["output"] == str(out)
     assert r["sr"] == r["model_sr"] == SR and (r["n_fft"], r["hop_length"]) == (1024, 256)
     assert r["latency_samples"] == 1024 + 256 + LIMITER
     assert r["latency_ms"] == pytest.approx(1000 * (1280 + LIMITER) / SR)
-    assert r["duration_s"] == pytest.approx(0.5) and r["rtf"] > 0
+    assert r["duration_s"] == pytest.approx(0.5) and r["rtf"] > 0 and r["startup_s"] > 0
     assert -60 < r["sc_db"] < 0  # rtpghi: a real reconstruction, not a copy of the input phase
     assert -20 < r["peak_dbfs"] <= -0.1 and r["styles"] == ["identity"]
 

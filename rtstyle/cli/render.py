@@ -158,7 +158,7 @@ def run(args) -> int:
             print(f"wrote {out} ({info['duration_s']:.2f} s, {info['sr_out']} Hz, style "
                   f"{info['styles'][0]}): latency {info['latency_samples']} samples "
                   f"({info['latency_ms']:.1f} ms{', kept' if args.keep_latency else ', removed'}),"
-                  f" rtf {info['rtf']:.3f}, SC {sc}")
+                  f" rtf {info['rtf']:.3f} (+{info['startup_s']:.1f} s to start), SC {sc}")
     bars.close()
     if args.report and reports:
         with atomic_output(args.report, overwrite=args.overwrite, protect=protect) as tmp:
