@@ -201,10 +201,18 @@ def new_markdown(report: dict) -> str:
               f"{f(r['used'])} |" for r in report["sanity"]]
     lines += ["", "| condition | WER | PER | pitch speech | pitch music | timbre gain | ÷ full "
               "| tagger up | flux r | limited |", "|---|" + "---:|" * 9]
-    summ = report["summary"]
-    for label, s in summ.items():
+    summ = dict(report["summary"])
+    for label, s in report["summary"].items():
         full = summ.get(label.split(":")[0] + ": full", {}).get("timbre_gain")
-        ratio = s["timbre_gain"] / full if s["timbre_gain"] is not None and full else None
+        s["ratio"] = s["timbre_gain"] / full if s["timbre_gain"] is not None and full else None
+    for kind in ("full", "zero-shot", "fine-tuned"):      # means over the instruments
+        rows = [summ[f"{n}: {kind}"] for n in report["instruments"]]
+        summ[f"mean: {kind}"] = {k: (float(np.mean([r[k] for r in rows]))
+                                     if all(r[k] is not None for r in rows) else None)
+                                 for k in rows[0] if k != "tag_up_share"}
+        summ[f"mean: {kind}"]["tag_up_share"] = None
+    for label, s in summ.items():
+        ratio = s["ratio"]
         lines.append(f"| {label} | {f(s['wer'], True)} | {f(s['per'], True)} | "
                      f"{f(s['pitch_speech'], True)} | {f(s['pitch_music'], True)} | "
                      f"{f(s['timbre_gain'])} | {f(ratio)} | {f(s['tag_up_share'], True)} | "
