@@ -11,28 +11,10 @@ embedding axis per style, so a morph mixes their statistics and trims).
 
 from __future__ import annotations
 
-import pathlib
-
 from .config import StftConfig
 from .errors import ParameterError
 
-__all__ = ["adapt_styles", "demo_content"]
-
-#: The demo clips (speech and a melody) the level trim is measured on, when present.
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-
-
-def demo_content(sr: int) -> list:
-    """The demo clips in ``examples/`` at ``sr`` (mono), or ``[]`` where they are not."""
-    from .io.files import load_audio
-
-    clips = []
-    for stem in ("speech", "melody"):
-        path = EXAMPLES / f"{stem}.flac"
-        if path.is_file():
-            clips.append(load_audio(path, sr=sr, mono=True)[0])
-    return clips
-
+__all__ = ["adapt_styles"]
 
 def adapt_styles(source, styles, *, name: str, models_dir=None):
     """A statistics model with ``source``'s analysis and one style per ``styles`` entry.
@@ -67,7 +49,7 @@ def adapt_styles(source, styles, *, name: str, models_dir=None):
     import torch
 
     from .models import load_model
-    from .style_level import set_level_trims
+    from .style_level import demo_content, set_level_trims
     from .style_ref import clip_stats, statistics_net
 
     src = load_model(source, models_dir=models_dir)

@@ -12,11 +12,13 @@ are fractions of a dB to a dB or two.
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["measure_level_trim", "set_level_trims", "INPUT_PEAK_DBFS", "TARGET_LIMITED", "MAX_TRIM_DB"]
+__all__ = ["measure_level_trim", "set_level_trims", "demo_content", "INPUT_PEAK_DBFS", "TARGET_LIMITED", "MAX_TRIM_DB"]
 
 #: The input peak the trim is chosen for (dBFS): program material normalised as mastered audio
 #: and the held-out set are, 0.9 dB under the limiter's ceiling.
@@ -102,8 +104,6 @@ def set_level_trims(net, names, clips, *, sr: int, n_fft: int, hop_length: int) 
     trims : dict
         Style name -> trim in dB.
     """
-    import pathlib
-
     from .models import Model
 
     model = Model(name="measure", path=pathlib.Path("measure"), card={}, net=net.eval(),
@@ -113,3 +113,19 @@ def set_level_trims(net, names, clips, *, sr: int, n_fft: int, hop_length: int) 
         trims[name] = measure_level_trim(model, k, clips, sr=sr)
         net.set_style_level(k, trims[name])
     return trims
+
+
+#: The demo clips (speech and a melody) the level trim is measured on, when present.
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def demo_content(sr: int) -> list:
+    """The demo clips in ``examples/`` at ``sr`` (mono), or ``[]`` where they are not."""
+    from .io.files import load_audio
+
+    clips = []
+    for stem in ("speech", "melody"):
+        path = EXAMPLES / f"{stem}.flac"
+        if path.is_file():
+            clips.append(load_audio(path, sr=sr, mono=True)[0])
+    return clips

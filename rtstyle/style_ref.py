@@ -94,7 +94,7 @@ def clip_stats(paths, net, stft_config: StftConfig):
 def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
                     hop_length: int = REF_HOP_LENGTH,
                     stats_seconds: float = 2.0, stats_spread: float = 0.5, name=None,
-                    device: str = "cpu"):
+                    level: bool = True, device: str = "cpu"):
     """A style made from one recording's band statistics (zero-shot; module docstring).
 
     Parameters
@@ -109,6 +109,11 @@ def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
         As ``rtstyle train``'s: the input's statistics window, and how far the spread is matched.
     name : str, optional
         The style's name (default: the file's stem).
+    level : bool
+        Measure the style's output level trim (:mod:`rtstyle.style_level`) on the demo clips
+        in ``examples/`` (about a second), as ``rtstyle train --from`` does, so the output's
+        peaks stay where the input's were instead of leaning on the limiter. No trim where the
+        clips are not there.
     device : str
 
     Returns
@@ -125,6 +130,7 @@ def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
     """
     from .models import Model
     from .nn.device import resolve_device
+    from .style_level import demo_content, set_level_trims
 
     where = path_name(path)
     cfg_stft = StftConfig(sr=sr, n_fft=n_fft, hop_length=hop_length)
@@ -132,18 +138,23 @@ def reference_style(path, *, sr: int = REF_SR, n_fft: int = REF_N_FFT,
             or not stats_seconds > 0:
         raise ParameterError(f"stats_seconds={stats_seconds!r} must be a positive number")
     net = statistics_net(bins=cfg_stft.n_bins, sr=sr, hop_length=cfg_stft.hop_length,
-                         stats_seconds=stats_seconds, stats_spread=stats_spread)
+                         stats_seconds=stats_seconds, stats_spread=stats_spread, level=level)
     mean, spread, seconds = clip_stats([where], net, cfg_stft)
     net.set_style_stats(0, mean, spread)
-    net.to(resolve_device(device)).eval().requires_grad_(False)
-    net.reset()
     label = name or pathlib.Path(where).stem
+    net.eval().requires_grad_(False)
+    content = demo_content(sr) if level else []
+    trims = (set_level_trims(net, [label], content, sr=sr, n_fft=n_fft,
+                             hop_length=cfg_stft.hop_length) if content else {})
+    net.to(resolve_device(device))
+    net.reset()
     card = {"name": label, "styles": [{"name": label, "references": [where]}], "sr": sr,
             "stft": {"n_fft": n_fft, "hop_length": cfg_stft.hop_length,
                      "win_length": cfg_stft.win_length},
             "defaults": {"lookahead": 1, "phase_init": "input"},
             "training": {"zero_shot": "band statistics of the reference (rtstyle.style_ref), "
-                                      "no training", "seconds": round(seconds, 2)},
+                                      "no training", "seconds": round(seconds, 2),
+                         "level_trim_db": trims or None},
             "quality": {}, "licence": "the reference recording's own"}
     return Model(name=label, path=pathlib.Path(where), card=card, net=net, styles=[label],
                  sr=sr, n_fft=n_fft, hop_length=cfg_stft.hop_length, bundled=False)

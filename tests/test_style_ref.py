@@ -67,9 +67,11 @@ def test_a_reference_makes_a_style_that_moves_the_spectrum_toward_it(clips):
     slope = lambda m: float(m[-8:].mean() - m[2:10].mean())
     assert slope(m_b) > slope(m_in) + 2.0 and slope(m_d) < slope(m_in) - 2.0, \
         (slope(m_in), slope(m_b), slope(m_d))
-    # each frame keeps the input's level (the envelope follows the input)
+    # each frame keeps the input's level (the envelope follows the input), moved by the
+    # style's output level trim (at most 0 dB)
     rms = lambda v: float(np.sqrt(np.mean(v[SR:-SR] ** 2)))
-    assert abs(20 * np.log10(rms(out_b) / rms(y))) < 1.5
+    trim = bright.card["training"]["level_trim_db"]["bright"]
+    assert abs(20 * np.log10(rms(out_b) / rms(y)) - trim) < 1.5
 
 
 def test_two_references_morph_and_list_with_a_model(clips):
@@ -164,3 +166,20 @@ def test_train_needs_a_corpus_or_a_model_to_adapt(clips, tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == "rtstyle: error: --corpus DIR is needed to train (or --from " \
                                "MODEL to adapt one)"
+
+
+def test_a_zero_shot_style_keeps_the_limiter_under_one_percent(clips):
+    # its output level trim is measured on the demo clips, as train --from's: the demo speech
+    # at -1 dBFS peak must then come out with at most 1 % of its samples limited
+    from rtstyle.io.files import load_audio
+    from rtstyle.style_level import MAX_TRIM_DB, TARGET_LIMITED
+
+    bright = reference_style(clips["bright"])
+    trim = bright.card["training"]["level_trim_db"]["bright"]
+    assert -MAX_TRIM_DB <= trim <= 0
+    assert float(bright.net.style_level_db[0]) == pytest.approx(trim)
+    y = load_audio(ROOT / "examples" / "speech.flac", sr=SR, mono=True)[0]
+    y = y * (10 ** (-1 / 20) / np.max(np.abs(y)))
+    _, info = render(y, sr=SR, style=[bright])
+    assert info["limited_samples"] <= TARGET_LIMITED * len(y)
+    assert reference_style(clips["bright"], level=False).card["training"]["level_trim_db"] is None

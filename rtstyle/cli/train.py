@@ -169,7 +169,7 @@ def _adapt(args, out) -> int:
               f"{names}; use it as --style {out.name}", file=sys.stderr)
     if args.preview is not None:
         from ..render import render_file
-        from ..style_adapt import EXAMPLES
+        from ..style_level import EXAMPLES
 
         demo = EXAMPLES / "speech.flac"
         if not demo.is_file():
