@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import nonnegative_float, nonnegative_int, one_of, positive_int
+from ..constants import MAX_LOOKAHEAD, PHASE_INITS
 from ..errors import ParameterError
 from . import _phase_kernels as _k
 from .stft import resolve_stft, window
@@ -36,7 +37,6 @@ from .stft import resolve_stft, window
 __all__ = ["StreamingPhase", "process", "stream_sizes", "PHASE_INITS", "MAX_LOOKAHEAD",
            "DEFAULT_ITERS", "DEFAULT_MOMENTUM"]
 
-PHASE_INITS = ("input", "rtpghi", "random")
 #: Default projections per hop and momentum per initial phase (momentum with look-ahead; 0
 #: without), chosen by ``tools/bench.py phase``. From the input's phase 4 projections do what 16
 #: do (modified magnitudes: -38.8/-34.2 dB against -39.6/-34.0 on speech/melody) at a quarter of
@@ -45,7 +45,6 @@ PHASE_INITS = ("input", "rtpghi", "random")
 #: at 0.9 are best (-26.7 dB on speech at look-ahead 1; -25.1 at 0.5, -23.8 with 4).
 DEFAULT_ITERS = {"input": 4, "rtpghi": 16, "random": 16}
 DEFAULT_MOMENTUM = {"input": 0.5, "rtpghi": 0.9, "random": 0.9}
-MAX_LOOKAHEAD = 3
 
 #: RTPGHI window constant for Hann: gamma = 0.25645 * L**2 (FluCoMa; phaseret uses 0.2562).
 _HANN_GAMMA = 0.25645

@@ -7,12 +7,11 @@ import numpy as np
 import soxr
 
 from .._validate import positive_int
+from ..constants import RESAMPLE_QUALITIES
 from ..errors import ParameterError
 
 __all__ = ["resample", "Resampler", "RESAMPLE_QUALITIES", "RESAMPLE_QUALITY", "resample_quality"]
 
-#: soxr's quality presets, best (and slowest to respond) first; see :func:`resample_quality`.
-RESAMPLE_QUALITIES = ("VHQ", "HQ", "MQ", "LQ", "QQ")
 #: The default quality of every resampling: 'HQ' is 20-bit precise, fast enough for long files.
 RESAMPLE_QUALITY = "HQ"
 

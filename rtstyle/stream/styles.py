@@ -24,6 +24,7 @@ import numbers
 
 import numpy as np
 
+from ..constants import ENVELOPES
 from ..errors import ParameterError
 from .mixer import GLIDE_MS
 
@@ -33,9 +34,6 @@ __all__ = ["StyleBank", "IDENTITY", "STYLE_PARAMS"]
 IDENTITY = "identity"
 #: Continuous style parameters with their defaults.
 STYLE_PARAMS = {"strength": 1.0, "morph": 0.0}
-#: ``follow``: every target frame is scaled to the input frame's energy (the performer's
-#: dynamics and silences stay; the style shapes the spectrum); ``free``: the nets' own levels.
-ENVELOPES = ("follow", "free")
 
 
 class _Entry:
