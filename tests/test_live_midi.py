@@ -654,7 +654,8 @@ def test_jack_program_change_switches_style_in_time_without_a_click(analysis):
     -14 dB of the render of style B all along. (The rest is phase history: phase stays
     continuous through a switch by design, and how fast it meets B's own varies from run to
     run, 10-70 ms more for -20 dB; printed, not asserted.) No sample-to-sample jump in the
-    switch beyond those of the steady parts of either style (no click). After two runs with
+    switch far beyond those of the steady parts of either style (a guard; the click-free blend
+    is tested offline, see the check). After two runs with
     xruns: the styles before and after hold in 90 % of the windows."""
     a = analysis
     rec, ref, D, RT = a["recording"], a["ref"], a["D"], a["RT"]
@@ -690,12 +691,21 @@ def test_jack_program_change_switches_style_in_time_without_a_click(analysis):
           f"({1000 * latency20 / SR:.1f} ms); bound {bound} ({1000 * bound / SR:.1f} ms: "
           f"round trip {RT} + block {PERIOD} + crossfade); attempts {a['attempts']}")
     assert latency <= bound, (latency, bound)
-    # no click: the switch jumps no more than the steady parts of either style do
+    # no gross jump: the switch steps about as far as the steady parts of either style do. A
+    # linear crossfade of the two cannot step further than the larger of them; what differs
+    # between the windows is the input's noise and the phase stage re-converging on the mixed
+    # magnitudes, a few % (a fresh-clone CI run saw 1.06x against a bound of 1.05x set on one
+    # machine), so 1.25x. This only guards against a jump out of the signal's range (a level or
+    # a value gone wrong): this clip is a pulse train whose own steps are 0.24 at a peak of
+    # 0.33, so a block lost or a hard cut from A to B (median steps 0.06 and 0.05, measured on
+    # these styles) hides among them. The click-free switch itself is checked where it can be:
+    # the style bank's exact blend (test_stream_styles.py::test_switch_primes_the_idle_net_and_
+    # crossfades) and live == render through this very switch (the flood test below).
     jump = np.abs(np.diff(y))
     steady = max(jump[SR // 4:E - PERIOD].max(), jump[done20 + SR // 10:end].max())
     switch = jump[E - PERIOD:done20 + 2 * PERIOD].max()
     print(f"largest sample step: switch {switch:.3f}, steady parts {steady:.3f}")
-    assert switch <= 1.05 * steady, (switch, steady)
+    assert switch <= 1.25 * steady, (switch, steady)
 
 
 def test_jack_cc7_sets_the_gain_as_mapped(analysis):
