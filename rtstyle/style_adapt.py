@@ -16,7 +16,7 @@ from .errors import ParameterError
 
 __all__ = ["adapt_styles"]
 
-def adapt_styles(source, styles, *, name: str, models_dir=None):
+def adapt_styles(source, styles, *, name: str, models_dir=None, progress: bool = False):
     """A statistics model with ``source``'s analysis and one style per ``styles`` entry.
 
     Parameters
@@ -30,6 +30,9 @@ def adapt_styles(source, styles, *, name: str, models_dir=None):
         The new model's name.
     models_dir : optional
         The user models folder (where ``source`` may be).
+    progress : bool
+        A progress bar (with its ETA) over the styles' level trims, the part that takes time
+        (the statistics of a clip take a fraction of a second, and are checked before it).
 
     Returns
     -------
@@ -49,6 +52,7 @@ def adapt_styles(source, styles, *, name: str, models_dir=None):
     import torch
 
     from .models import load_model
+    from ._progress import progress_bar
     from .style_level import demo_content, set_level_trims
     from .style_ref import clip_stats, statistics_net
 
@@ -66,14 +70,19 @@ def adapt_styles(source, styles, *, name: str, models_dir=None):
     with torch.no_grad():
         net.style_embedding.weight.copy_(torch.eye(n))
     seconds = {}
-    for k, spec in enumerate(styles):
+    for k, spec in enumerate(styles):      # every clip checked (one-line errors) before the bar
         mean, spread, seconds[spec.name] = clip_stats(spec.references, net, stft)
         net.set_style_stats(k, mean, spread)
     net.eval().requires_grad_(False)
     content = demo_content(stft.sr)
+    bar = progress_bar(n if content else 0, desc=f"{name}: level trims", unit="style",
+                       enabled=progress)
     levels = (set_level_trims(net, [s.name for s in styles], content, sr=stft.sr,
-                              n_fft=stft.n_fft, hop_length=stft.hop_length)
+                              n_fft=stft.n_fft, hop_length=stft.hop_length,
+                              on_style=None if bar is None else (lambda *_: bar.update()))
               if content else {})
+    if bar is not None:
+        bar.close()
     net.reset()
     card = {"name": name,
             "styles": [{"name": s.name, "references": [str(r) for r in s.references]}

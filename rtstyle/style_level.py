@@ -95,9 +95,11 @@ def measure_level_trim(model, style, clips, *, sr: int) -> float:
     return -MAX_TRIM_DB
 
 
-def set_level_trims(net, names, clips, *, sr: int, n_fft: int, hop_length: int) -> dict:
+def set_level_trims(net, names, clips, *, sr: int, n_fft: int, hop_length: int,
+                    on_style=None) -> dict:
     """Measure (:func:`measure_level_trim`) and store every style's trim in ``net`` (built
-    with ``level=True``, its levels still 0), its styles called ``names``, at that STFT.
+    with ``level=True``, its levels still 0), its styles called ``names``, at that STFT;
+    ``on_style(name, trim)``, when given, is called after each style (a progress bar).
 
     Returns
     -------
@@ -112,6 +114,8 @@ def set_level_trims(net, names, clips, *, sr: int, n_fft: int, hop_length: int) 
     for k, name in enumerate(names):
         trims[name] = measure_level_trim(model, k, clips, sr=sr)
         net.set_style_level(k, trims[name])
+        if on_style is not None:
+            on_style(name, trims[name])
     return trims
 
 

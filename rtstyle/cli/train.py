@@ -158,7 +158,7 @@ def _adapt(args, out) -> int:
     for path in outputs:             # every output checked before any is written
         check_output_path(path, overwrite=args.overwrite, protect=refs)
     t0 = time.perf_counter()
-    net, card = adapt_styles(args.from_model, styles, name=out.name)
+    net, card = adapt_styles(args.from_model, styles, name=out.name, progress=not args.quiet)
     if args.licence:
         card["licence"] = args.licence
     save_model(net, card, out, overwrite=args.overwrite)
