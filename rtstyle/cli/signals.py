@@ -40,6 +40,12 @@ class StopSignals:
     While installed, ``sys.unraisablehook`` catches such a swallowed stop (or Ctrl-C), prints
     nothing, and delivers the signal again a moment later from a helper thread, so it raises
     in ordinary code.
+
+    A stop can also land while such a library builds an object: the half-built object's
+    finaliser then fails (llvmlite: "'PipelineTuningOptions' object has no attribute
+    '_as_parameter_'"), during the clean-up or as the process exits. That is the stop's doing,
+    reported already in one line, so after a stop every such failure is silent: while
+    installed, and after :meth:`__exit__` for the rest of the process.
     """
 
     #: Seconds before a swallowed stop is delivered again.
@@ -65,6 +71,8 @@ class StopSignals:
         import threading
 
         exc = unraisable.exc_value
+        if self.signum is not None and not isinstance(exc, KeyboardInterrupt):
+            return None                           # a finaliser of what the stop cut short
         if isinstance(exc, Stopped):
             self._raised = False                  # let the redelivered signal raise
             signum = exc.signum
@@ -101,5 +109,13 @@ class StopSignals:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         if self._old_hook is not None:
-            sys.unraisablehook = self._old_hook
+            stopped = self.signum is not None or (exc[0] is not None
+                                                  and issubclass(exc[0], KeyboardInterrupt))
+            sys.unraisablehook = _quiet_after_stop if stopped else self._old_hook
         return False
+
+
+def _quiet_after_stop(unraisable) -> None:
+    """``sys.unraisablehook`` once a command was stopped: finalisers of objects the stop cut
+    short fail as the process exits; print nothing (:class:`StopSignals`)."""
+    return None
