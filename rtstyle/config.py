@@ -26,6 +26,8 @@ TRANSFORM_NORMS = ("none", "layer")
 #: (the first nets: free to write any spectrum); ``gain``, a smooth gain curve per frame on the
 #: input's magnitudes, at the input frame's energy (keeps pitch, onsets and level by design).
 TRANSFORM_OUTPUTS = ("residual", "gain")
+#: How a window's frames count in the band statistics (rtstyle.dsp.band_stats.gated_weights).
+STATS_WEIGHTINGS = ("rms", "gated")
 
 
 #: Look-ahead of the output limiter every stream ends in (ms): part of every stream's latency.
@@ -216,6 +218,10 @@ class TransformConfig(_Dict):
         256). Part of :attr:`receptive_field`.
     stats_spread : float in 0..1
         How far a band's spread is matched (0: the long-term mean only; 1: the spread too).
+    stats_weight : {'rms', 'gated'}
+        How the frames of the window count in its statistics (and the reference's in the
+        style's): ``rms`` by their RMS magnitude (nets made before it), ``gated`` equally,
+        over the frames a level gate lets through (:func:`rtstyle.dsp.band_stats.gated_weights`).
     level : bool
         ``gain`` only: each style carries an output level in dB (``style_level_db``, saved with
         the net, 0 until set), applied after the frame energy match. A style that raises the
@@ -243,6 +249,7 @@ class TransformConfig(_Dict):
     stats: bool = False
     stats_frames: int = 172
     stats_spread: float = 0.5
+    stats_weight: str = "rms"
     level: bool = False
 
     def __post_init__(self):
@@ -284,6 +291,7 @@ class TransformConfig(_Dict):
         if isinstance(self.stats_spread, bool) or not isinstance(self.stats_spread, (int, float)) \
                 or not 0.0 <= float(self.stats_spread) <= 1.0:
             raise ParameterError(f"stats_spread={self.stats_spread!r} must be a number in 0..1")
+        v.one_of(self.stats_weight, STATS_WEIGHTINGS, "stats_weight")
         if not isinstance(self.level, bool):
             raise ParameterError(f"level={self.level!r} must be true or false")
         if self.level and self.output != "gain":
@@ -303,5 +311,9 @@ class TransformConfig(_Dict):
 
     @property
     def stats_context(self) -> int:
-        """Past frames the running band statistics keep (``stats_frames - 1``; 0 without)."""
-        return self.stats_frames - 1 if self.stats else 0
+        """Past frames the running band statistics keep (``stats_frames - 1``; 0 without), and
+        with ``gated`` weights as many again: the gate of the window's oldest frame looked back
+        a window itself."""
+        if not self.stats:
+            return 0
+        return (self.stats_frames - 1) * (2 if self.stats_weight == "gated" else 1)

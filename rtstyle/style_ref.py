@@ -36,11 +36,14 @@ MIN_REFERENCE_SECONDS = 10.0
 
 def statistics_net(*, bins: int, sr: int, hop_length: int, n_styles: int = 1,
                    embed_dim: int = 1, bands: int = 40, stats_seconds: float = 2.0,
-                   stats_spread: float = 0.5, level: bool = False):
+                   stats_spread: float = 0.5, stats_weight: str = "gated",
+                   level: bool = False):
     """A gain net that is the statistics match alone: one hidden channel, its output and static
     curve at zero (their initial values), the styles' statistics still to be set
     (:meth:`~rtstyle.nn.transform.TransformNet.set_style_stats`); with ``level``, a per-style
-    output level trim (0 until :meth:`~rtstyle.nn.transform.TransformNet.set_style_level`)."""
+    output level trim (0 until :meth:`~rtstyle.nn.transform.TransformNet.set_style_level`).
+    ``stats_weight``: ``gated`` (every frame the level gate lets through counts alike) moved
+    speech onto a cello's statistics where RMS weights left it (docs/quality.md)."""
     from .dsp.band_stats import window_frames
     from .nn.transform import TransformNet
 
@@ -48,7 +51,7 @@ def statistics_net(*, bins: int, sr: int, hop_length: int, n_styles: int = 1,
         bins=bins, hidden=1, kernel_size=1, layers=1, n_styles=n_styles, embed_dim=embed_dim,
         output="gain", bands=bands, sr=sr, max_gain_db=30.0, dynamic_gain_db=6.0, stats=True,
         stats_frames=window_frames(stats_seconds, sr=sr, hop_length=hop_length),
-        stats_spread=stats_spread, level=level))
+        stats_spread=stats_spread, stats_weight=stats_weight, level=level))
 
 
 def clip_stats(paths, net, stft_config: StftConfig):
@@ -84,7 +87,9 @@ def clip_stats(paths, net, stft_config: StftConfig):
                                    hop_length=stft_config.hop_length)))
         seconds += length
     try:
-        mean, spread = reference_stats(spectra, net.stats_weights.double())
+        mean, spread = reference_stats(
+            spectra, net.stats_weights.double(), weighting=net.config.stats_weight,
+            stats_frames=net.config.stats_frames)
     except ValueError:
         what = path_name(paths[0]) if len(paths) == 1 else "the references"
         raise ParameterError(f"{what}: is silent; a style reference needs sound") from None

@@ -113,12 +113,14 @@ def test_spread_one_matches_how_far_each_band_swings():
     assert torch.all(rel(Ly) < 0.6 * rel(Lx)), (rel(Lx), rel(Ly))
 
 
-def test_stream_equals_whole_over_awkward_blocks_and_morphs_interpolate():
-    net = randomised(TransformConfig(**STATS)).double()
+@pytest.mark.parametrize("weight", ["rms", "gated"])
+def test_stream_equals_whole_over_awkward_blocks_and_morphs_interpolate(weight):
+    net = randomised(TransformConfig(**dict(STATS, stats_weight=weight))).double()
     for k in range(3):
         net.set_style_stats(k, torch.linspace(-1, 1, 10) * (k + 1), torch.full((10,), 1.0 + k))
-    x = spectra(-1.0, n=90, batch=2)
+    x = spectra(-1.0, n=120, batch=2)
     x[..., 30:45] = 0.0
+    x[..., 60:75] = torch.log1p(torch.expm1(x[..., 60:75]) * 10 ** (-45 / 20))   # gated out
     e = 0.25 * net.embedding(0) + 0.75 * net.embedding(2)
     for style in (torch.tensor([0, 2]), e):
         with torch.no_grad():
@@ -127,11 +129,13 @@ def test_stream_equals_whole_over_awkward_blocks_and_morphs_interpolate():
             out = stream(net, x, style, k)
             torch.testing.assert_close(out, whole, rtol=0, atol=TOL64)
     # prime(): the last receptive_field frames give the state of the whole history
-    assert net.receptive_field == STATS["stats_frames"] - 1
+    # (gated: the gate of the window's oldest frame looked a window further back)
+    assert net.receptive_field == (STATS["stats_frames"] - 1) * (2 if weight == "gated" else 1)
     with torch.no_grad():
         whole = net(x, 1)
-    net.prime(x[..., :50], 1)
-    torch.testing.assert_close(net.feed(x[..., 50:], 1), whole[..., 50:], rtol=0, atol=TOL64)
+    net.prime(x[..., :100], 1)
+    torch.testing.assert_close(net.feed(x[..., 100:], 1), whole[..., 100:], rtol=0,
+                               atol=TOL64)
     # a morph's statistics are the same mixture of the styles' (least squares on embeddings)
     m, sp = net._style_stats(e, e[None])
     want = 0.25 * net.style_stats_mean[0] + 0.75 * net.style_stats_mean[2]
@@ -157,3 +161,43 @@ def test_reference_stats_and_config_errors():
     # the statistics are saved with the weights (state_dict), the power weights are not
     keys = set(stats_only().state_dict())
     assert {"style_stats_mean", "style_stats_spread"} <= keys and "stats_weights" not in keys
+
+
+def test_the_level_gate_counts_quiet_frames_alike_and_ignores_noise_and_silence():
+    """Gated weights: every frame within 40 dB of the window's loudest counts alike (so the
+    quiet frames of speech are moved onto the style too), room noise below -70 dBFS and
+    anything 40 dB under the window's peak never counts, and the decision is level-free."""
+    n, window = 200, 24
+    S = torch.expm1(spectra(0.0, n=n))[0]
+    gain_db = torch.zeros(n, dtype=torch.float64)
+    gain_db[50:100] = -30.0                # a quiet passage: counts
+    gain_db[120:140] = -50.0               # 50 dB under the loud frames around it: does not
+    S = S * 10 ** (gain_db / 20)
+    level = band_stats.frame_level_db(S)
+    w = band_stats.gated_weights(level, None, window)[0]
+    assert bool((w[:120] == 1).all()) and bool((w[120:140] == 0).all())
+    assert bool((w[140:] == 1).all())
+    # the same input 20 dB quieter: the same decisions (the relative gate follows the input);
+    # a full-scale sine's frames sit at 0 dB of frame_level_db, which places the floor
+    quiet = band_stats.frame_level_db(S * 0.1)
+    torch.testing.assert_close(quiet, level - 20.0, rtol=0, atol=1e-9)
+    assert torch.equal(band_stats.gated_weights(quiet, None, window)[0], w)
+    t = torch.arange(2 * (BINS - 1) * 8, dtype=torch.float64) / SR
+    sine = torch.sin(2 * torch.pi * 1000.0 * t)
+    spec = torch.stft(sine, 2 * (BINS - 1), hop_length=BINS - 1,
+                      window=torch.hann_window(2 * (BINS - 1), periodic=True,
+                                               dtype=torch.float64),
+                      center=True, return_complex=True).abs()
+    # the middle frames of a full-scale sine read 0 dB (edges: half-empty frames)
+    torch.testing.assert_close(band_stats.frame_level_db(spec)[0, 3:-3],
+                               torch.zeros(spec.shape[-1] - 6, dtype=torch.float64),
+                               rtol=0, atol=0.05)   # a sine between bins: Parseval holds to ~1 %
+    hiss = band_stats.frame_level_db(spec * 10 ** (-75 / 20))
+    assert bool((band_stats.gated_weights(hiss, None, window) == 0).all())  # under the floor
+    # and a net with gated weights takes the quiet passage's spectrum into its statistics
+    mean_rms = band_stats.reference_stats(S, stats_only().stats_weights)[0]
+    mean_gated = band_stats.reference_stats(S, stats_only().stats_weights, weighting="gated",
+                                            stats_frames=window)[0]
+    loud_only = band_stats.reference_stats(S[:, :50], stats_only().stats_weights)[0]
+    # the quiet frames lower the gated mean level by ~30 dB x their share; RMS weights hardly
+    assert float((loud_only - mean_gated).mean()) > 4 * float((loud_only - mean_rms).mean())

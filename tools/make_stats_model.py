@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("-o", "--output", required=True, help="NAME or path of the model to write")
     p.add_argument("--stats-seconds", type=float, default=2.0)
     p.add_argument("--stats-spread", type=float, default=0.5)
+    p.add_argument("--stats-weight", choices=("rms", "gated"), default="gated",
+                   help="how frames count in the statistics (gated: equally, behind a level "
+                        "gate; rms: by their RMS, the first statistics models)")
     p.add_argument("--level-clips", type=int, default=16,
                    help="training-split content clips (half speech, half music) each style's "
                         "output level trim is measured on (rtstyle.style_level; 0: no trim)")
@@ -58,7 +61,7 @@ def main(argv=None) -> int:
         net = statistics_net(bins=old.bins, sr=stft.sr, hop_length=stft.hop_length,
                              n_styles=old.n_styles, embed_dim=old.embed_dim, bands=old.bands,
                              stats_seconds=args.stats_seconds, stats_spread=args.stats_spread,
-                             level=args.level_clips > 0)
+                             stats_weight=args.stats_weight, level=args.level_clips > 0)
         with torch.no_grad():
             net.style_embedding.weight.copy_(src.net.style_embedding.weight)
         refs = {}
@@ -81,6 +84,7 @@ def main(argv=None) -> int:
                       "no gradient training: the statistics match alone",
             "made_by": "tools/make_stats_model.py",
             "stats_seconds": args.stats_seconds, "stats_spread": args.stats_spread,
+            "stats_weight": args.stats_weight,
             "corpus": card.get("training", {}).get("corpus", str(args.corpus)),
             "references": refs,
             "level_trim_db": levels or None,

@@ -10,9 +10,13 @@ the style's reference recording has its own ``μ*_b`` and ``σ*_b``. The gain (i
 moves the input's long-term spectrum onto the style's (the mean) and scales how far each band
 swings around it (the spread), while every frame keeps its own shape relative to the input's
 mean: harmonics, formant movements and onsets stay (they are the deviations ``L − μ``, only
-rescaled). The statistics are weighted by each frame's RMS, so pauses and silence do not count,
-and they are level-free: scaling the input scales every weight alike and moves ``L`` by a
-constant, which the per-frame energy match that follows removes.
+rescaled). The frames are weighted so that pauses and silence do not count, level-free, in one
+of two ways (``TransformConfig.stats_weight``): by each frame's RMS (the first statistics
+models; scaling the input scales every weight alike), or ``gated`` (the bundled models
+now): every frame within 40 dB of its window's loudest and above −70 dBFS counts alike, so the
+quiet frames of speech — consonants, the ends of syllables — are moved onto the style as well as
+its vowels (a cello's timbre gain on speech rose from 0.01 to 0.22 with it, docs/quality.md).
+A level moves ``L`` by a constant, which the per-frame energy match that follows removes.
 
 Shapes follow the nets: ``(..., bins, frames)`` magnitudes in, ``(..., bands, frames)`` out.
 Everything here is plain torch arithmetic shared by training (whole chunks), offline use and
@@ -24,8 +28,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["band_power_basis", "band_log_power", "stats_terms", "window_sums", "window_stats",
-           "window_frames", "reference_stats", "match_gain", "SPREAD_RANGE", "SPREAD_FLOOR"]
+from ..config import STATS_WEIGHTINGS  # noqa: F401  (re-exported: the weightings' one home)
+
+__all__ = ["band_power_basis", "band_log_power", "stats_terms", "frame_level_db", "gated_weights",
+           "gated_past",
+           "window_sums", "window_stats", "window_frames", "reference_stats", "match_gain",
+           "SPREAD_RANGE", "SPREAD_FLOOR", "STATS_WEIGHTINGS", "GATE_DB", "GATE_FLOOR_DBFS"]
 
 #: Floor of a band's log-power spread, in nepers of power (about ±2 dB): a band that barely
 #: moves over the window (a steady tone, the first frames of a stream) is not stretched by the
@@ -37,6 +45,12 @@ SPREAD_RANGE = (0.25, 2.0)
 #: Added to the band power before the log (power of linear magnitudes; the STFT of full-scale
 #: audio gives powers of order 1e2..1e4, digital silence exactly 0): keeps ``log`` finite.
 _TINY = 1e-12
+#: The relative gate: a frame counts when it is within this many dB of the running peak level.
+GATE_DB = 40.0
+#: The absolute gate: frames below this level (dB re a full-scale sine) never count, so room
+#: noise or dither before the first note is not taken for the performer's spectrum (EBU R 128
+#: gates its loudness the same two ways, at −70 LUFS and relative to the programme).
+GATE_FLOOR_DBFS = -70.0
 
 
 def band_power_basis(basis: torch.Tensor) -> torch.Tensor:
@@ -61,14 +75,70 @@ def band_log_power(S: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return torch.log(torch.matmul(weights.transpose(0, 1), S.square()) + _TINY)
 
 
-def stats_terms(S: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+def stats_terms(S: torch.Tensor, L: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
     """Per frame the weighted moments summed by the window: ``[w, w·L, w·L²]``.
 
     ``S`` (..., bins, frames) magnitudes, ``L`` their :func:`band_log_power`; returns
-    (..., 1 + 2·bands, frames) with ``w`` the frame's RMS magnitude.
+    (..., 1 + 2·bands, frames). ``w`` (..., 1, frames): the frames' weights; ``None``: each
+    frame's RMS magnitude.
     """
-    w = S.square().mean(dim=-2, keepdim=True).sqrt()
+    if w is None:
+        w = S.square().mean(dim=-2, keepdim=True).sqrt()
     return torch.cat((w, w * L, w * L.square()), dim=-2)
+
+
+def frame_level_db(S: torch.Tensor) -> torch.Tensor:
+    """Each frame's level in dB re a full-scale sine, float64: (..., bins, frames) magnitudes of
+    an ``n_fft = 2 (bins − 1)`` unnormalised Hann STFT → (..., 1, frames)."""
+    bins = S.shape[-2]
+    n_fft = 2 * (bins - 1)
+    # a full-scale sine's mean power per bin: the one-sided half of Parseval's N·Σ(x·w)², with
+    # Σ(x·w)² = ½·Σw² = ½·3N/8 for the Hann window
+    full = 3.0 * n_fft * n_fft / (32.0 * bins)
+    p = S.to(torch.float64).square().mean(dim=-2, keepdim=True)
+    return 10.0 * torch.log10(p.clamp_min(1e-30) / full)
+
+
+#: The level of a frame before the stream began (silence), in :func:`frame_level_db`'s units.
+_BEFORE = -1e9
+
+
+def gated_past(batch: int, window: int, *, device=None) -> torch.Tensor:
+    """The level gate's memory at the start of a stream: (batch, 1, window − 1) of silence."""
+    return torch.full((batch, 1, window - 1), _BEFORE, dtype=torch.float64, device=device)
+
+
+def gated_weights(level: torch.Tensor, past: torch.Tensor | None, window: int) -> torch.Tensor:
+    """Equal weights for the frames a two-way level gate lets through, 0 for the rest.
+
+    A frame counts when its level is within :data:`GATE_DB` of the loudest frame of the
+    statistics window that ends with it (itself and the ``window − 1`` before), and above
+    :data:`GATE_FLOOR_DBFS`. Each frame is decided when it arrives, from the past only, so
+    running sums of the weighted terms stay exact and a stream equals the whole. Against RMS
+    weights, the quiet frames of speech (consonants, the ends of syllables) count as much as
+    its vowels, so their spectra move onto the style's too.
+
+    Parameters
+    ----------
+    level : torch.Tensor [shape=(..., 1, frames)], float64
+        :func:`frame_level_db` of the frames to weigh.
+    past : torch.Tensor [shape=(..., 1, window − 1)] or None
+        The levels of the frames before them (``None``: silence before the first).
+    window : int >= 1
+        The statistics window in frames.
+
+    Returns
+    -------
+    w : torch.Tensor [shape=(..., 1, frames)], float64
+        1.0 or 0.0 per frame.
+    """
+    if past is None:
+        past = level.new_full((*level.shape[:-1], window - 1), _BEFORE)
+    past = past.expand(*level.shape[:-1], window - 1)
+    full = torch.cat((past, level), dim=-1)
+    peak = full.unfold(-1, window, 1).amax(dim=-1)                 # (..., 1, frames)
+    w = (level > peak - GATE_DB) & (level > GATE_FLOOR_DBFS)
+    return w.to(level.dtype)
 
 
 def window_sums(full: torch.Tensor, n: int) -> torch.Tensor:
@@ -106,7 +176,8 @@ def window_frames(seconds: float, *, sr: int, hop_length: int) -> int:
     return max(2, round(float(seconds) * sr / hop_length))
 
 
-def reference_stats(S, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_stats(S, weights: torch.Tensor, *, weighting: str = "rms",
+                    stats_frames: int = 172) -> tuple[torch.Tensor, torch.Tensor]:
     """A style reference's own statistics over all its frames.
 
     Parameters
@@ -116,17 +187,24 @@ def reference_stats(S, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
         sequence) is pooled.
     weights : torch.Tensor [shape=(bins, bands)]
         :func:`band_power_basis`; the statistics are computed in its dtype and device.
+    weighting : {'rms', 'gated'}
+        How the frames are weighted, as the net weights its input's (:data:`STATS_WEIGHTINGS`).
+    stats_frames : int
+        The net's window, over which the gate finds the peak (``gated`` only).
 
     Returns
     -------
     mean, spread : torch.Tensor [shape=(bands,)]
-        RMS-weighted, as the input's (:func:`window_stats`, spread floor included).
+        Weighted as the input's (:func:`window_stats`, spread floor included).
     """
     parts = [torch.as_tensor(p, dtype=weights.dtype, device=weights.device)
              for p in (S if isinstance(S, (list, tuple)) else [S])]
     S = torch.cat([p.movedim(-2, 0).reshape(p.shape[-2], -1) for p in parts], dim=-1)
     L = band_log_power(S, weights)
-    sums = stats_terms(S, L).sum(dim=-1, keepdim=True)[None]
+    w = None
+    if weighting == "gated":
+        w = gated_weights(frame_level_db(S), None, stats_frames).to(S.dtype)
+    sums = stats_terms(S, L, w).sum(dim=-1, keepdim=True)[None]
     mean, spread, heard = window_stats(sums, weights.shape[1])
     if not bool(heard.all()):
         raise ValueError("the style reference is silent")

@@ -435,12 +435,26 @@ class TransformNet(nn.Module):
         log_gain = torch.matmul(self.gain_basis, coeff)                   # (batch, bins, T)
         return torch.log1p(match_frame_energy(S, S * torch.exp(log_gain)))
 
+    def _stats_terms(self, S: torch.Tensor, L: torch.Tensor, *, stream: bool) -> torch.Tensor:
+        """:func:`band_stats.stats_terms` with the config's frame weights; ``stream``: the
+        level gate continues from (and updates) its streaming state."""
+        c = self.config
+        if c.stats_weight != "gated":
+            return band_stats.stats_terms(S, L)
+        level = band_stats.frame_level_db(S)
+        w = band_stats.gated_weights(level, self._stats_levels if stream else None,
+                                     c.stats_frames)
+        if stream:
+            past = torch.cat((self._stats_levels, level), dim=-1)
+            self._stats_levels = past[..., past.shape[-1] - (c.stats_frames - 1):]
+        return band_stats.stats_terms(S, L, w.to(S.dtype))
+
     def _stats_gain(self, S: torch.Tensor, style_mean, style_spread, *,
                     stream: bool) -> torch.Tensor:
         """The statistics-matching power gain (batch, bands, T) of magnitudes ``S``."""
         c = self.config
         L = band_stats.band_log_power(S, self.stats_weights)
-        terms = band_stats.stats_terms(S, L)
+        terms = self._stats_terms(S, L, stream=stream)
         if stream:
             # running sums: the window's sum is the cache's (kept) plus the new frame; then the
             # oldest cached frame leaves. O(bands) per frame where the window's conv1d cost
@@ -485,6 +499,9 @@ class TransformNet(nn.Module):
                                             device=w.device, dtype=w.dtype)
             self._stats_sum = torch.zeros(batch, 1 + 2 * c.bands, 1, device=w.device,
                                           dtype=w.dtype)        # the cache's sum
+            # the level gate's memory: the last stats_frames - 1 frames' levels (float64;
+            # silence before the stream began)
+            self._stats_levels = band_stats.gated_past(batch, c.stats_frames, device=w.device)
         self._skip = L      # outputs of the causal stack that belong before frame 0
         self._fed = 0       # frames fed since reset
         self._last_style = None
@@ -615,7 +632,8 @@ class TransformNet(nn.Module):
             old = recent[..., :-keep].to(device=w.device, dtype=w.dtype)
             recent = recent[..., -keep:]
             S = torch.expm1(old)
-            terms = band_stats.stats_terms(S, band_stats.band_log_power(S, self.stats_weights))
+            terms = self._stats_terms(S, band_stats.band_log_power(S, self.stats_weights),
+                                      stream=True)
             full = torch.cat((self._stats_cache, terms), dim=-1)
             self._stats_cache = full[..., terms.shape[-1]:]
             self._stats_sum = self._stats_cache.sum(dim=-1, keepdim=True)

@@ -206,7 +206,9 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
     if net_cfg.stats:           # each style reference's band statistics, stored in the net
         for k, (spec, frames) in enumerate(zip(s.styles, ref_frames)):
             try:
-                mean, spread = reference_stats(frames, net.stats_weights.double())
+                mean, spread = reference_stats(
+                    frames, net.stats_weights.double(), weighting=net.config.stats_weight,
+                    stats_frames=net.config.stats_frames)
             except ValueError:
                 raise ParameterError(f"--style {spec.name}: the reference is silent") from None
             net.set_style_stats(k, mean, spread)
