@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..config import STATS_WEIGHTINGS  # noqa: F401  (re-exported: the weightings' one home)
 
 __all__ = ["band_power_basis", "band_log_power", "stats_terms", "frame_level_db", "gated_weights",
-           "gated_past",
+           "gated_past", "frame_weights",
            "window_sums", "window_stats", "window_frames", "reference_stats", "match_gain",
            "SPREAD_RANGE", "SPREAD_FLOOR", "STATS_WEIGHTINGS", "GATE_DB", "GATE_FLOOR_DBFS"]
 
@@ -141,6 +141,24 @@ def gated_weights(level: torch.Tensor, past: torch.Tensor | None, window: int) -
     return w.to(level.dtype)
 
 
+def frame_weights(S: torch.Tensor, *, weighting: str, window: int,
+                  past: torch.Tensor | None = None):
+    """The frames' weights for :func:`stats_terms` under ``weighting``, and the gate's memory.
+
+    ``rms``: ``(None, past)`` (:func:`stats_terms` weighs by RMS itself). ``gated``:
+    :func:`gated_weights` of the frames of ``S`` (..., bins, frames) in ``S``'s dtype, and the
+    levels of the last ``window − 1`` frames, ``past`` included, for the next call.
+    """
+    if weighting != "gated":
+        return None, past
+    level = frame_level_db(S)
+    w = gated_weights(level, past, window)
+    if past is None:
+        past = level.new_full((*level.shape[:-1], window - 1), _BEFORE)
+    full = torch.cat((past.expand(*level.shape[:-1], window - 1), level), dim=-1)
+    return w.to(S.dtype), full[..., full.shape[-1] - (window - 1):]
+
+
 def window_sums(full: torch.Tensor, n: int) -> torch.Tensor:
     """Sums over every run of ``n`` consecutive frames: (batch, C, n − 1 + k) → (batch, C, k).
 
@@ -201,9 +219,7 @@ def reference_stats(S, weights: torch.Tensor, *, weighting: str = "rms",
              for p in (S if isinstance(S, (list, tuple)) else [S])]
     S = torch.cat([p.movedim(-2, 0).reshape(p.shape[-2], -1) for p in parts], dim=-1)
     L = band_log_power(S, weights)
-    w = None
-    if weighting == "gated":
-        w = gated_weights(frame_level_db(S), None, stats_frames).to(S.dtype)
+    w, _ = frame_weights(S, weighting=weighting, window=stats_frames)
     sums = stats_terms(S, L, w).sum(dim=-1, keepdim=True)[None]
     mean, spread, heard = window_stats(sums, weights.shape[1])
     if not bool(heard.all()):

@@ -439,15 +439,11 @@ class TransformNet(nn.Module):
         """:func:`band_stats.stats_terms` with the config's frame weights; ``stream``: the
         level gate continues from (and updates) its streaming state."""
         c = self.config
-        if c.stats_weight != "gated":
-            return band_stats.stats_terms(S, L)
-        level = band_stats.frame_level_db(S)
-        w = band_stats.gated_weights(level, self._stats_levels if stream else None,
-                                     c.stats_frames)
+        w, past = band_stats.frame_weights(S, weighting=c.stats_weight, window=c.stats_frames,
+                                           past=self._stats_levels if stream else None)
         if stream:
-            past = torch.cat((self._stats_levels, level), dim=-1)
-            self._stats_levels = past[..., past.shape[-1] - (c.stats_frames - 1):]
-        return band_stats.stats_terms(S, L, w.to(S.dtype))
+            self._stats_levels = past
+        return band_stats.stats_terms(S, L, w)
 
     def _stats_gain(self, S: torch.Tensor, style_mean, style_spread, *,
                     stream: bool) -> torch.Tensor:
