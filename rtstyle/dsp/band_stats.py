@@ -132,13 +132,18 @@ def gated_weights(level: torch.Tensor, past: torch.Tensor | None, window: int) -
     w : torch.Tensor [shape=(..., 1, frames)], float64
         1.0 or 0.0 per frame.
     """
+    return _gate(level, past, window)[0]
+
+
+def _gate(level: torch.Tensor, past: torch.Tensor | None, window: int):
+    """:func:`gated_weights`, and the levels ``past`` + ``level`` it looked at."""
     if past is None:
         past = level.new_full((*level.shape[:-1], window - 1), _BEFORE)
     past = past.expand(*level.shape[:-1], window - 1)
     full = torch.cat((past, level), dim=-1)
     peak = full.unfold(-1, window, 1).amax(dim=-1)                 # (..., 1, frames)
     w = (level > peak - GATE_DB) & (level > GATE_FLOOR_DBFS)
-    return w.to(level.dtype)
+    return w.to(level.dtype), full
 
 
 def frame_weights(S: torch.Tensor, *, weighting: str, window: int,
@@ -151,11 +156,7 @@ def frame_weights(S: torch.Tensor, *, weighting: str, window: int,
     """
     if weighting != "gated":
         return None, past
-    level = frame_level_db(S)
-    w = gated_weights(level, past, window)
-    if past is None:
-        past = level.new_full((*level.shape[:-1], window - 1), _BEFORE)
-    full = torch.cat((past.expand(*level.shape[:-1], window - 1), level), dim=-1)
+    w, full = _gate(frame_level_db(S), past, window)
     return w.to(S.dtype), full[..., full.shape[-1] - (window - 1):]
 
 
