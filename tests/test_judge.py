@@ -75,3 +75,27 @@ def test_timbre_gain_and_flux(judge):
     assert judge.timbre_gain(y, y, ref, sr) == pytest.approx(0.0, abs=1e-9)
     assert judge.timbre_gain(y, ref, ref, sr) == pytest.approx(1.0, abs=1e-6)
     assert judge.flux_corr(y, y, sr) == pytest.approx(1.0)
+
+
+def test_register_bound_helpers():
+    """tools/judge_register.py: the transposition leaves the plan it copies untouched, the
+    compass check sees a flute line moved below C4, the median pitch ignores unvoiced frames."""
+    import judge_register as jr
+
+    plan = {"voices": [{"program": 73, "notes": [(0.0, 1.0, (72,), 88), (1.0, 1.0, (79,), 90)]}]}
+    down = jr.transposed(plan, -24)
+    assert [n[2] for n in down["voices"][0]["notes"]] == [(48,), (55,)]
+    assert [n[3] for n in down["voices"][0]["notes"]] == [88, 90]      # velocities kept
+    assert plan["voices"][0]["notes"][0][2] == (72,)                   # the original is not moved
+    assert not jr.leaves_compass(plan, 0, "flute")
+    assert jr.leaves_compass(plan, -24, "flute")                       # a flute ends at C4 (60)
+    assert jr.leaves_compass(plan, 0, "cello")                         # G5 is above its top E5
+    assert not jr.leaves_compass(plan, -12, "cello")
+
+    def tracker(y16):   # 10 frames at A4 with periodicity 0.9, 10 unvoiced at 100 Hz
+        return (np.r_[np.full(10, 440.0), np.full(10, 100.0)],
+                np.r_[np.full(10, 0.9), np.full(10, 0.1)])
+
+    assert jr.median_midi(np.zeros(16000, np.float32), 16000, tracker) == pytest.approx(69.0)
+    assert jr.median_midi(np.zeros(16000, np.float32), 16000,
+                          lambda y: (np.full(20, 100.0), np.zeros(20))) is None
