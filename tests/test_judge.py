@@ -99,3 +99,22 @@ def test_register_bound_helpers():
     assert jr.median_midi(np.zeros(16000, np.float32), 16000, tracker) == pytest.approx(69.0)
     assert jr.median_midi(np.zeros(16000, np.float32), 16000,
                           lambda y: (np.full(20, 100.0), np.zeros(20))) is None
+
+
+def test_register_bound_takes_the_inputs_loudness():
+    """with_loudness: the reference gets the input's length, its silences and its frame levels."""
+    import judge_register as jr
+
+    sr = 22050
+    t = np.arange(3 * sr) / sr
+    ref = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)             # 3 s, steady
+    env = (0.05 * np.sin(2 * np.pi * 440 * t[: 2 * sr])).astype(np.float32)  # 2 s input ...
+    env[sr // 2: sr] = 0.0                                                   # ... with a pause
+    out = jr.with_loudness(ref, env)
+    assert out.shape == env.shape
+    def rms(x):
+        return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    # the loud parts take the input's level (0.05 / sqrt 2), not the reference's; frames
+    # away from the pause's edges (the 2048-sample window straddles them)
+    assert rms(out[1 * sr + 4096: 2 * sr - 4096]) == pytest.approx(rms(env[sr + 4096:]), rel=0.05)
+    assert rms(out[sr // 2 + 2048: sr - 2048]) < 1e-3 * rms(env)           # silent in the pause

@@ -18,6 +18,14 @@ register bound
     the timbre gain of *the instrument itself in the input's register* against the reference
     as it is: what a style that turned the input into exactly that instrument, keeping its
     pitch, would score. Where it is low, no pitch-keeping style can score high.
+bound with the input's loudness
+    the same, with the transposed instrument cut to the input's length and each of its frames
+    scaled to the input's frame level (silent where the input is): what a style that also keeps
+    the performer's loudness, as it must, would score. A sustained reference has no pauses; a
+    voice has, and the log-mel statistics count them.
+loudness alone
+    the reference as it is (its own register), cut and scaled the same way: the loudness's
+    share of the cost without the register's.
 gain (fixed reference)
     the style's own gain, as ``tools/judge.py`` reports it.
 gain (register-matched)
@@ -53,6 +61,8 @@ from rtstyle.errors import RtStyleError  # noqa: E402
 from rtstyle.io.files import atomic_output  # noqa: E402
 
 DEFAULT_STYLES = ",".join(f"instruments:{name}" for name in judge.INSTRUMENTS)
+#: The report's columns (module docstring), in its table's order.
+KEYS = ("bound", "bound_loudness", "loudness_alone", "gain", "gain_register")
 #: The largest transposition tried, in semitones (three octaves).
 MAX_SHIFT = 36
 
@@ -74,6 +84,26 @@ def transposed(plan: dict, shift: int) -> dict:
         voice["notes"] = [(o, d, tuple(p + shift for p in ps), *rest)
                           for o, d, ps, *rest in voice["notes"]]
     return out
+
+
+def with_loudness(y: np.ndarray, envelope_of: np.ndarray, *, n_fft: int = 2048,
+                  hop_length: int = 512) -> np.ndarray:
+    """``y`` cut to ``envelope_of``'s length, each STFT frame scaled to the RMS of
+    ``envelope_of``'s frame (frames of ``y`` more than 60 dB under its loudest are left as
+    they are rather than raised)."""
+    import librosa
+
+    n = len(envelope_of)
+    if len(y) < n:
+        y = np.tile(y, -(-n // len(y)))
+    y = y[:n]
+    Y = librosa.stft(y, n_fft=n_fft, hop_length=hop_length)
+    E = np.abs(librosa.stft(envelope_of, n_fft=n_fft, hop_length=hop_length))
+    rms_y = np.sqrt(np.mean(np.abs(Y) ** 2, axis=0))
+    rms_e = np.sqrt(np.mean(E ** 2, axis=0))
+    floor = 1e-3 * max(float(rms_y.max()), 1e-12)
+    gain = np.where(rms_y > floor, rms_e / np.maximum(rms_y, floor), 1.0)
+    return librosa.istft(Y * gain, hop_length=hop_length, length=n).astype(np.float32)
 
 
 def leaves_compass(plan: dict, shift: int, instrument: str) -> bool:
@@ -131,18 +161,22 @@ def judge_styles(styles: list[str], data: dict, sr: int, soundfont: Path, tracke
                     "clip": c["name"], "kind": kind, "shift": shift,
                     "outside_compass": leaves_compass(plan, shift, name),
                     "bound": timbre_gain(c["y"], renders[shift], ref, sr),
+                    "bound_loudness": timbre_gain(c["y"], with_loudness(renders[shift], c["y"]),
+                                                  ref, sr),
+                    "loudness_alone": timbre_gain(c["y"], with_loudness(ref, c["y"]), ref, sr),
                     "gain": timbre_gain(c["y"], y_out, ref, sr),
                     "gain_register": timbre_gain(c["y"], y_out, renders[shift], sr),
                 })
             summary = {"reference_pitch_midi": ref_pitch, "clips": len(rows),
                        "outside_compass": sum(r["outside_compass"] for r in rows)}
-            for key in ("bound", "gain", "gain_register"):
+            for key in KEYS:
                 for kind in ("speech", "music", None):
                     summary[f"{key}_{kind or 'all'}"] = median(
                         r[key] for r in rows if kind is None or r["kind"] == kind)
             report["styles"][style] = {"summary": summary, "clips": rows}
             log(f"judge_register: {style} in {time.perf_counter() - t0:.0f} s: "
-                f"bound {summary['bound_all']:.2f}, gain {summary['gain_all']:.2f}, "
+                f"bound {summary['bound_all']:.2f}, with the input's loudness "
+                f"{summary['bound_loudness_all']:.2f}, gain {summary['gain_all']:.2f}, "
                 f"register-matched {summary['gain_register_all']:.2f}")
     return report
 
@@ -152,14 +186,15 @@ def _f(v) -> str:
 
 
 def markdown(report: dict) -> str:
-    lines = ["| style | reference's median pitch | register bound (speech / music / all) | "
-             "gain, fixed reference (speech / music / all) | gain, register-matched "
-             "(speech / music / all) | clips outside the compass |",
-             "|---|---:|---:|---:|---:|---:|"]
+    names = ("register bound", "bound with the input's loudness", "loudness alone",
+             "gain, fixed reference", "gain, register-matched")
+    lines = ["| style (speech / music / all) | reference's median pitch | " + " | ".join(names)
+             + " | clips outside the compass |",
+             "|---|" + "---:|" * (len(names) + 2)]
     for style, entry in report["styles"].items():
         s = entry["summary"]
         cols = [" / ".join(_f(s[f"{key}_{k}"]) for k in ("speech", "music", "all"))
-                for key in ("bound", "gain", "gain_register")]
+                for key in KEYS]
         lines.append(f"| {style} | {_f(s['reference_pitch_midi'])} | {' | '.join(cols)} | "
                      f"{s['outside_compass']} of {s['clips']} |")
     return "\n".join(lines)
