@@ -17,7 +17,8 @@ the clips, speech and music apart):
 register bound
     the timbre gain of *the instrument itself in the input's register* against the reference
     as it is: what a style that turned the input into exactly that instrument, keeping its
-    pitch, would score. Where it is low, no pitch-keeping style can score high.
+    pitch, would score. It is a calibration, not a ceiling: a style can score more by staying
+    nearer the reference's own register or sustain than the instrument would in its place.
 bound with the input's loudness
     the same, with the transposed instrument cut to the input's length and each of its frames
     scaled to the input's frame level (silent where the input is): what a style that also keeps
