@@ -246,13 +246,27 @@ def instrument_of(style: str) -> str | None:
     return next((i for i in INSTRUMENTS if i in name), None)
 
 
-def read_heldout(root: Path, sr: int, clips: int | None) -> dict:
-    """The held-out clips and references at ``sr`` (``tools/make_heldout.py``'s manifest)."""
-    man_path = root / "manifest.json"
-    if not man_path.is_file():
+def heldout_manifest(root: Path) -> dict:
+    """The held-out set's manifest (``tools/make_heldout.py``), or a ToolError saying how to
+    make one."""
+    path = root / "manifest.json"
+    if not path.is_file():
         raise ToolError(f"--heldout {root}: no manifest.json; make it with "
                         f"python tools/make_heldout.py --out {root}")
-    man = json.loads(man_path.read_text())
+    return json.loads(path.read_text())
+
+
+def style_list(text: str) -> list[str]:
+    """``--style``'s comma-separated list, or a ToolError when it names none."""
+    styles = [s.strip() for s in text.split(",") if s.strip()]
+    if not styles:
+        raise ToolError("--style: no style given")
+    return styles
+
+
+def read_heldout(root: Path, sr: int, clips: int | None) -> dict:
+    """The held-out clips and references at ``sr`` (``tools/make_heldout.py``'s manifest)."""
+    man = heldout_manifest(root)
     files = man["files"] if isinstance(man, dict) and "files" in man else man
     out = {"speech": [], "music": [], "references": {}}
     for entry in files:
@@ -576,19 +590,13 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(max(1, os.cpu_count() or 1))
-        styles = [s.strip() for s in args.style.split(",") if s.strip()]
-        if not styles:
-            raise ToolError("--style: no style given")
+        styles = style_list(args.style)
         if not 0 <= args.strength <= 1:
             raise ToolError(f"--strength={args.strength} must lie in 0..1")
         folders = args.heldout or [default_heldout()]
         rates = {}
         for folder in folders:
-            man = folder / "manifest.json"
-            if not man.is_file():
-                raise ToolError(f"--heldout {folder}: no manifest.json; make it with "
-                                f"python tools/make_heldout.py --out {folder}")
-            rates[int(json.loads(man.read_text()).get("sr", 22050))] = folder
+            rates[int(heldout_manifest(folder).get("sr", 22050))] = folder
         groups = {}
         for cond in styles:
             try:

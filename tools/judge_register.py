@@ -119,7 +119,7 @@ def check_soundfont(soundfont: Path, folder: Path) -> None:
         raise ToolError(f"--soundfont {soundfont}: no such file (install "
                         f"musescore-general-soundfont-small, or pass the one the held-out set "
                         f"used)")
-    man = json.loads((folder / "manifest.json").read_text())
+    man = judge.heldout_manifest(folder)
     want = (man.get("soundfont") or {}).get("sha256")
     have = hashlib.sha256(soundfont.resolve().read_bytes()).hexdigest()
     if want and want != have:
@@ -220,15 +220,10 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(max(1, os.cpu_count() or 1))
-        styles = [s.strip() for s in args.style.split(",") if s.strip()]
-        if not styles:
-            raise ToolError("--style: no style given")
+        styles = judge.style_list(args.style)
         folder = args.heldout or judge.default_heldout()
-        if not (folder / "manifest.json").is_file():
-            raise ToolError(f"--heldout {folder}: no manifest.json; make it with "
-                            f"python tools/make_heldout.py --out {folder}")
+        sr = int(judge.heldout_manifest(folder).get("sr", 22050))
         check_soundfont(args.soundfont, folder)
-        sr = int(json.loads((folder / "manifest.json").read_text()).get("sr", 22050))
         data = read_heldout(folder, sr, args.clips)
         report = judge_styles(styles, data, sr, args.soundfont, judge.PitchTracker(),
                               log=lambda m: print(m, file=sys.stderr))
