@@ -222,6 +222,13 @@ class TransformConfig(_Dict):
         How the frames of the window count in its statistics (and the reference's in the
         style's): ``rms`` by their RMS magnitude (nets made before it), ``gated`` equally,
         over the frames a level gate lets through (:func:`rtstyle.dsp.band_stats.gated_weights`).
+    stats_shape : bool
+        Take the statistics of each band's log power *relative to the frame's mean over the
+        bands* (the frame's spectral shape; :func:`rtstyle.dsp.band_stats.band_features`), the
+        reference's alike, instead of the log power itself. A voice's syllables and pauses move
+        every band together; as plain log power that swing counts in every band's spread, and
+        the spread match turns it into a tilt that follows the loudness. Off for nets made
+        before it.
     level : bool
         ``gain`` only: each style carries an output level in dB (``style_level_db``, saved with
         the net, 0 until set), applied after the frame energy match. A style that raises the
@@ -250,6 +257,7 @@ class TransformConfig(_Dict):
     stats_frames: int = 172
     stats_spread: float = 0.5
     stats_weight: str = "rms"
+    stats_shape: bool = False
     level: bool = False
 
     def __post_init__(self):
@@ -292,6 +300,8 @@ class TransformConfig(_Dict):
                 or not 0.0 <= float(self.stats_spread) <= 1.0:
             raise ParameterError(f"stats_spread={self.stats_spread!r} must be a number in 0..1")
         v.one_of(self.stats_weight, STATS_WEIGHTINGS, "stats_weight")
+        if not isinstance(self.stats_shape, bool):
+            raise ParameterError(f"stats_shape={self.stats_shape!r} must be true or false")
         if not isinstance(self.level, bool):
             raise ParameterError(f"level={self.level!r} must be true or false")
         if self.level and self.output != "gain":

@@ -37,7 +37,7 @@ MIN_REFERENCE_SECONDS = 10.0
 def statistics_net(*, bins: int, sr: int, hop_length: int, n_styles: int = 1,
                    embed_dim: int = 1, bands: int = 40, stats_seconds: float = 2.0,
                    stats_spread: float = 0.5, stats_weight: str = "gated",
-                   level: bool = False):
+                   stats_shape: bool = False, level: bool = False):
     """A gain net that is the statistics match alone: one hidden channel, its output and static
     curve at zero (their initial values), the styles' statistics still to be set
     (:meth:`~rtstyle.nn.transform.TransformNet.set_style_stats`); with ``level``, a per-style
@@ -51,7 +51,8 @@ def statistics_net(*, bins: int, sr: int, hop_length: int, n_styles: int = 1,
         bins=bins, hidden=1, kernel_size=1, layers=1, n_styles=n_styles, embed_dim=embed_dim,
         output="gain", bands=bands, sr=sr, max_gain_db=30.0, dynamic_gain_db=6.0, stats=True,
         stats_frames=window_frames(stats_seconds, sr=sr, hop_length=hop_length),
-        stats_spread=stats_spread, stats_weight=stats_weight, level=level))
+        stats_spread=stats_spread, stats_weight=stats_weight, stats_shape=stats_shape,
+        level=level))
 
 
 def clip_stats(paths, net, stft_config: StftConfig):
@@ -71,7 +72,6 @@ def clip_stats(paths, net, stft_config: StftConfig):
     ParameterError
         A recording shorter than :data:`MIN_REFERENCE_SECONDS`, or all of them silent.
     """
-    from .dsp.band_stats import reference_stats
     from .dsp.stft import stft
 
     sr, spectra, seconds = stft_config.sr, [], 0.0
@@ -87,9 +87,7 @@ def clip_stats(paths, net, stft_config: StftConfig):
                                    hop_length=stft_config.hop_length)))
         seconds += length
     try:
-        mean, spread = reference_stats(
-            spectra, net.stats_weights.double(), weighting=net.config.stats_weight,
-            stats_frames=net.config.stats_frames)
+        mean, spread = net.reference_stats(spectra)
     except ValueError:
         what = path_name(paths[0]) if len(paths) == 1 else "the references"
         raise ParameterError(f"{what}: is silent; a style reference needs sound") from None

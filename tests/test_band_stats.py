@@ -113,9 +113,10 @@ def test_spread_one_matches_how_far_each_band_swings():
     assert torch.all(rel(Ly) < 0.6 * rel(Lx)), (rel(Lx), rel(Ly))
 
 
-@pytest.mark.parametrize("weight", ["rms", "gated"])
-def test_stream_equals_whole_over_awkward_blocks_and_morphs_interpolate(weight):
-    net = randomised(TransformConfig(**dict(STATS, stats_weight=weight))).double()
+@pytest.mark.parametrize("weight,shape", [("rms", False), ("gated", False), ("gated", True)])
+def test_stream_equals_whole_over_awkward_blocks_and_morphs_interpolate(weight, shape):
+    net = randomised(TransformConfig(**dict(STATS, stats_weight=weight,
+                                            stats_shape=shape))).double()
     for k in range(3):
         net.set_style_stats(k, torch.linspace(-1, 1, 10) * (k + 1), torch.full((10,), 1.0 + k))
     x = spectra(-1.0, n=120, batch=2)
@@ -142,6 +143,32 @@ def test_stream_equals_whole_over_awkward_blocks_and_morphs_interpolate(weight):
     torch.testing.assert_close(m[0, :, 0], want, rtol=0, atol=1e-9)
 
 
+def test_shape_statistics_leave_a_loudness_swing_out_of_the_spread():
+    """stats_shape: an input whose frames swing in level (syllables; here +-10 dB, inside the
+    gate) gets the same spectral gain in every frame as its steady version: the output is the
+    steady one's, scaled frame by frame. Plain log-power statistics count the swing in every
+    band's spread, and the spread match turns it into a tilt that follows the loudness."""
+    g = torch.Generator().manual_seed(7)
+    x = spectra(-1.0, n=150)
+    swing = 10 ** (10.0 * (2 * torch.rand(1, 1, 150, generator=g, dtype=torch.float64) - 1) / 20)
+    swung = torch.log1p(torch.expm1(x) * swing)
+    ref = torch.expm1(spectra(+1.5, seed=5)[0])
+    tilt = {}
+    for shape in (False, True):
+        cfg = dict(STATS, stats_weight="gated", stats_shape=shape, stats_spread=1.0)
+        net = stats_only(cfg)
+        net.set_style_stats(0, *net.reference_stats(ref))
+        with torch.no_grad():
+            y, y_swung = torch.expm1(net(x, 0)), torch.expm1(net(swung, 0))
+        # the swung output over the steady one, per frame and bin, over its mean per frame: 1
+        # wherever the two got the same spectral gain
+        r = (y_swung / (y * swing))[..., STATS["stats_frames"]:]
+        tilt[shape] = float((r / r.mean(dim=-2, keepdim=True) - 1).abs().max())
+    # float64 throughout; the running sums' rounding (TOL64) is far below 1e-6
+    assert tilt[True] < 1e-6, tilt
+    assert tilt[False] > 0.05, tilt        # the plain statistics do tilt with the loudness
+
+
 def test_reference_stats_and_config_errors():
     net = stats_only()
     with pytest.raises(ValueError, match="silent"):
@@ -153,11 +180,14 @@ def test_reference_stats_and_config_errors():
         TransformConfig(output="gain", stats=True, stats_frames=1)
     with pytest.raises(ParameterError, match="stats_spread"):
         TransformConfig(output="gain", stats=True, stats_spread=1.5)
+    with pytest.raises(ParameterError, match="stats_shape='yes' must be true or false"):
+        TransformConfig(output="gain", stats=True, stats_shape="yes")
     with pytest.raises(ParameterError, match="without stats=True"):
         TransformNet(TransformConfig(output="gain")).set_style_stats(0, torch.zeros(40),
                                                                      torch.ones(40))
     # a card from before band statistics loads without them
     assert TransformConfig.from_dict({"output": "gain"}).stats is False
+    assert TransformConfig.from_dict({"output": "gain", "stats": True}).stats_shape is False
     # the statistics are saved with the weights (state_dict), the power weights are not
     keys = set(stats_only().state_dict())
     assert {"style_stats_mean", "style_stats_spread"} <= keys and "stats_weights" not in keys

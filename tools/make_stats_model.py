@@ -41,6 +41,9 @@ def main(argv=None) -> int:
     p.add_argument("--stats-weight", choices=("rms", "gated"), default="gated",
                    help="how frames count in the statistics (gated: equally, behind a level "
                         "gate; rms: by their RMS, the first statistics models)")
+    p.add_argument("--stats-shape", action="store_true",
+                   help="statistics of each frame's spectral shape (its log band power less its "
+                        "mean over the bands), not of the log band power itself")
     p.add_argument("--level-clips", type=int, default=16,
                    help="training-split content clips (half speech, half music) each style's "
                         "output level trim is measured on (rtstyle.style_level; 0: no trim)")
@@ -61,7 +64,8 @@ def main(argv=None) -> int:
         net = statistics_net(bins=old.bins, sr=stft.sr, hop_length=stft.hop_length,
                              n_styles=old.n_styles, embed_dim=old.embed_dim, bands=old.bands,
                              stats_seconds=args.stats_seconds, stats_spread=args.stats_spread,
-                             stats_weight=args.stats_weight, level=args.level_clips > 0)
+                             stats_weight=args.stats_weight, stats_shape=args.stats_shape,
+                             level=args.level_clips > 0)
         with torch.no_grad():
             net.style_embedding.weight.copy_(src.net.style_embedding.weight)
         refs = {}
@@ -84,7 +88,7 @@ def main(argv=None) -> int:
                       "no gradient training: the statistics match alone",
             "made_by": "tools/make_stats_model.py",
             "stats_seconds": args.stats_seconds, "stats_spread": args.stats_spread,
-            "stats_weight": args.stats_weight,
+            "stats_weight": args.stats_weight, "stats_shape": args.stats_shape,
             "corpus": card.get("training", {}).get("corpus", str(args.corpus)),
             "references": refs,
             "level_trim_db": levels or None,

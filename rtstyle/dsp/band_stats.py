@@ -17,6 +17,9 @@ now): every frame within 40 dB of its window's loudest and above −70 dBFS coun
 quiet frames of speech — consonants, the ends of syllables — are moved onto the style as well as
 its vowels (a cello's timbre gain on speech rose from 0.01 to 0.22 with it, docs/quality.md).
 A level moves ``L`` by a constant, which the per-frame energy match that follows removes.
+With ``TransformConfig.stats_shape`` the statistics are those of ``L`` less its mean over the
+bands, frame by frame (:func:`band_features`): the frame's shape, so a voice's loudness swings
+(syllables, pauses) no longer count in every band's spread.
 
 Shapes follow the nets: ``(..., bins, frames)`` magnitudes in, ``(..., bands, frames)`` out.
 Everything here is plain torch arithmetic shared by training (whole chunks), offline use and
@@ -30,7 +33,7 @@ import torch.nn.functional as F
 
 from ..config import STATS_WEIGHTINGS  # noqa: F401  (re-exported: the weightings' one home)
 
-__all__ = ["band_power_basis", "band_log_power", "stats_terms", "frame_level_db", "gated_weights",
+__all__ = ["band_power_basis", "band_log_power", "band_features", "stats_terms", "frame_level_db", "gated_weights",
            "gated_past", "frame_weights",
            "window_sums", "window_stats", "window_frames", "reference_stats", "match_gain",
            "SPREAD_RANGE", "SPREAD_FLOOR", "STATS_WEIGHTINGS", "GATE_DB", "GATE_FLOOR_DBFS"]
@@ -73,6 +76,14 @@ def band_log_power(S: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Log band power (nepers of power) of magnitudes ``S`` (..., bins, frames) → (..., bands,
     frames)."""
     return torch.log(torch.matmul(weights.transpose(0, 1), S.square()) + _TINY)
+
+
+def band_features(S: torch.Tensor, weights: torch.Tensor, *, shape: bool = False) -> torch.Tensor:
+    """What the statistics are taken of: :func:`band_log_power` of magnitudes ``S`` (..., bins,
+    frames) → (..., bands, frames); with ``shape``, less its mean over the bands in each frame
+    (the frame's spectral shape, free of its level)."""
+    L = band_log_power(S, weights)
+    return L - L.mean(dim=-2, keepdim=True) if shape else L
 
 
 def stats_terms(S: torch.Tensor, L: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
@@ -196,7 +207,8 @@ def window_frames(seconds: float, *, sr: int, hop_length: int) -> int:
 
 
 def reference_stats(S, weights: torch.Tensor, *, weighting: str = "rms",
-                    stats_frames: int = 172) -> tuple[torch.Tensor, torch.Tensor]:
+                    stats_frames: int = 172,
+                    shape: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """A style reference's own statistics over all its frames.
 
     Parameters
@@ -210,6 +222,8 @@ def reference_stats(S, weights: torch.Tensor, *, weighting: str = "rms",
         How the frames are weighted, as the net weights its input's (:data:`STATS_WEIGHTINGS`).
     stats_frames : int
         The net's window, over which the gate finds the peak (``gated`` only).
+    shape : bool
+        Statistics of the frames' shape, as the net takes its input's (:func:`band_features`).
 
     Returns
     -------
@@ -219,7 +233,7 @@ def reference_stats(S, weights: torch.Tensor, *, weighting: str = "rms",
     parts = [torch.as_tensor(p, dtype=weights.dtype, device=weights.device)
              for p in (S if isinstance(S, (list, tuple)) else [S])]
     S = torch.cat([p.movedim(-2, 0).reshape(p.shape[-2], -1) for p in parts], dim=-1)
-    L = band_log_power(S, weights)
+    L = band_features(S, weights, shape=shape)
     w, _ = frame_weights(S, weighting=weighting, window=stats_frames)
     sums = stats_terms(S, L, w).sum(dim=-1, keepdim=True)[None]
     mean, spread, heard = window_stats(sums, weights.shape[1])

@@ -281,6 +281,15 @@ class TransformNet(nn.Module):
                                  f"{tuple(style.shape)}")
         return self.embedding(style).expand(batch, c.embed_dim)
 
+    def reference_stats(self, S) -> tuple[torch.Tensor, torch.Tensor]:
+        """A style reference's band statistics as this net takes its input's (its config's
+        frame weights, window and features): :func:`rtstyle.dsp.band_stats.reference_stats`
+        of magnitudes ``S`` (..., bins, frames), or a list of them, in float64. Raises
+        ValueError for a silent reference."""
+        c = self.config
+        return band_stats.reference_stats(S, self.stats_weights.double(), weighting=c.stats_weight,
+                                          stats_frames=c.stats_frames, shape=c.stats_shape)
+
     @torch.no_grad()
     def set_style_stats(self, index: int, mean: torch.Tensor, spread: torch.Tensor) -> None:
         """Store style ``index``'s band statistics (:func:`rtstyle.dsp.band_stats.reference_stats`
@@ -449,7 +458,7 @@ class TransformNet(nn.Module):
                     stream: bool) -> torch.Tensor:
         """The statistics-matching power gain (batch, bands, T) of magnitudes ``S``."""
         c = self.config
-        L = band_stats.band_log_power(S, self.stats_weights)
+        L = band_stats.band_features(S, self.stats_weights, shape=c.stats_shape)
         terms = self._stats_terms(S, L, stream=stream)
         if stream:
             # running sums: the window's sum is the cache's (kept) plus the new frame; then the
@@ -628,8 +637,8 @@ class TransformNet(nn.Module):
             old = recent[..., :-keep].to(device=w.device, dtype=w.dtype)
             recent = recent[..., -keep:]
             S = torch.expm1(old)
-            terms = self._stats_terms(S, band_stats.band_log_power(S, self.stats_weights),
-                                      stream=True)
+            L = band_stats.band_features(S, self.stats_weights, shape=c.stats_shape)
+            terms = self._stats_terms(S, L, stream=True)
             full = torch.cat((self._stats_cache, terms), dim=-1)
             self._stats_cache = full[..., terms.shape[-1]:]
             self._stats_sum = self._stats_cache.sum(dim=-1, keepdim=True)

@@ -115,7 +115,6 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
     from ..nn.device import resolve_device
     from ..nn.encoder import ShallowEncoder
     from ..nn.losses import StyleContentLoss
-    from ..dsp.band_stats import reference_stats
     from ..nn.transform import TransformNet
 
     t_run = time.perf_counter()
@@ -206,9 +205,7 @@ def train(settings: TrainSettings, *, checkpoint_dir=None, resume: bool = False,
     if net_cfg.stats:           # each style reference's band statistics, stored in the net
         for k, (spec, frames) in enumerate(zip(s.styles, ref_frames)):
             try:
-                mean, spread = reference_stats(
-                    frames, net.stats_weights.double(), weighting=net.config.stats_weight,
-                    stats_frames=net.config.stats_frames)
+                mean, spread = net.reference_stats(frames)
             except ValueError:
                 raise ParameterError(f"--style {spec.name}: the reference is silent") from None
             net.set_style_stats(k, mean, spread)
