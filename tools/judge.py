@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import subprocess
@@ -565,6 +564,81 @@ def write_cards(report: dict, styles: list[str], folders: list[Path]) -> None:
         print(f"judge: wrote {cond}'s figures into {path}", file=sys.stderr)
 
 
+def write_text(path: Path | None, text: str) -> None:
+    """Write ``text`` and a newline to ``path`` atomically (overwriting it); nothing for None."""
+    if path is not None:
+        with atomic_output(path, overwrite=True) as tmp_path:
+            Path(tmp_path).write_text(text + "\n")
+
+
+def run_tool(prog: str, run, *errors: type) -> int:
+    """A judge tool's command line around ``run()``: every core for the judges' torch; a
+    user's error (ToolError, RtStyleError, ``errors``) as one line and exit status 2;
+    Ctrl-C as 130."""
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        run()
+    except (ToolError, RtStyleError, *errors) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _judge(args) -> None:
+    """main() after its arguments: judge's whole run."""
+    styles = style_list(args.style)
+    if not 0 <= args.strength <= 1:
+        raise ToolError(f"--strength={args.strength} must lie in 0..1")
+    folders = args.heldout or [default_heldout()]
+    rates = {}
+    for folder in folders:
+        rates[int(heldout_manifest(folder).get("sr", 22050))] = folder
+    groups = {}
+    for cond in styles:
+        try:
+            groups.setdefault(model_sr(cond) or next(iter(rates)), []).append(cond)
+        except RtStyleError as exc:
+            raise ToolError(f"--style {cond}: {exc}") from None
+    judge = Judge(tagger_python=args.tagger_python)
+    report = {"styles": styles, "strength": args.strength, "sanity": [], "summary": {},
+              "clips": {}, "judges": {"asr": "pocketsphinx en-us", "pitch": "torchcrepe tiny",
+                                      "timbre": "logmel_frechet gain, 64 mel bands",
+                                      "tagger": "musicnn MTT_musicnn" if args.tagger_python
+                                      else None}}
+    settings = {"strength": args.strength}
+    with tempfile.TemporaryDirectory(prefix="rtstyle-judge-") as tmp:
+        for k, (sr, conds) in enumerate(sorted(groups.items())):
+            folder = rates.get(sr, folders[0])
+            data = read_heldout(folder, sr, args.clips)
+            rows, used = sanity(judge, data, sr, Path(tmp))
+            for r in rows:
+                r["sr"] = sr
+            report["sanity"] += rows
+            extra = list(CALIBRATION) if k == 0 else ["identity"]
+            for cond in extra + conds:
+                name = cond if k == 0 or cond != "identity" else f"identity @ {sr} Hz"
+                t0 = time.perf_counter()
+                clip_rows, summary = judge_condition(judge, cond, data, sr, settings, used,
+                                                     Path(tmp))
+                report["clips"][name] = clip_rows
+                report["summary"][name] = summary
+                brief = ", ".join(f"{k} {v:.2f}" for k, v in summary.items()
+                                  if isinstance(v, float))
+                print(f"judge: {name} ({sr} Hz) in {time.perf_counter() - t0:.0f} s: {brief}",
+                      file=sys.stderr)
+    text = markdown(report)
+    print(text)
+    if args.write_cards:
+        write_cards(report, styles, folders)
+    for path, payload in ((args.json, json.dumps(report, indent=1)), (args.markdown, text)):
+        write_text(path, payload)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -586,65 +660,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, default=None, help="write the full report here")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables here")
     args = p.parse_args(argv)
-    try:
-        import torch
-
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
-        styles = style_list(args.style)
-        if not 0 <= args.strength <= 1:
-            raise ToolError(f"--strength={args.strength} must lie in 0..1")
-        folders = args.heldout or [default_heldout()]
-        rates = {}
-        for folder in folders:
-            rates[int(heldout_manifest(folder).get("sr", 22050))] = folder
-        groups = {}
-        for cond in styles:
-            try:
-                groups.setdefault(model_sr(cond) or next(iter(rates)), []).append(cond)
-            except RtStyleError as exc:
-                raise ToolError(f"--style {cond}: {exc}") from None
-        judge = Judge(tagger_python=args.tagger_python)
-        report = {"styles": styles, "strength": args.strength, "sanity": [], "summary": {},
-                  "clips": {}, "judges": {"asr": "pocketsphinx en-us", "pitch": "torchcrepe tiny",
-                                          "timbre": "logmel_frechet gain, 64 mel bands",
-                                          "tagger": "musicnn MTT_musicnn" if args.tagger_python
-                                          else None}}
-        settings = {"strength": args.strength}
-        with tempfile.TemporaryDirectory(prefix="rtstyle-judge-") as tmp:
-            for k, (sr, conds) in enumerate(sorted(groups.items())):
-                folder = rates.get(sr, folders[0])
-                data = read_heldout(folder, sr, args.clips)
-                rows, used = sanity(judge, data, sr, Path(tmp))
-                for r in rows:
-                    r["sr"] = sr
-                report["sanity"] += rows
-                extra = list(CALIBRATION) if k == 0 else ["identity"]
-                for cond in extra + conds:
-                    name = cond if k == 0 or cond != "identity" else f"identity @ {sr} Hz"
-                    t0 = time.perf_counter()
-                    clip_rows, summary = judge_condition(judge, cond, data, sr, settings, used,
-                                                         Path(tmp))
-                    report["clips"][name] = clip_rows
-                    report["summary"][name] = summary
-                    brief = ", ".join(f"{k} {v:.2f}" for k, v in summary.items()
-                                      if isinstance(v, float))
-                    print(f"judge: {name} ({sr} Hz) in {time.perf_counter() - t0:.0f} s: {brief}",
-                          file=sys.stderr)
-        text = markdown(report)
-        print(text)
-        if args.write_cards:
-            write_cards(report, styles, folders)
-        for path, payload in ((args.json, json.dumps(report, indent=1)), (args.markdown, text)):
-            if path is not None:
-                with atomic_output(path, overwrite=True) as tmp_path:
-                    Path(tmp_path).write_text(payload + "\n")
-    except (ToolError, RtStyleError) as exc:
-        print(f"judge: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("judge: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_tool("judge", lambda: _judge(args))
 
 
 if __name__ == "__main__":

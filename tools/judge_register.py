@@ -45,7 +45,6 @@ import argparse
 import copy
 import hashlib
 import json
-import os
 import sys
 import tempfile
 import time
@@ -58,8 +57,7 @@ import judge  # noqa: E402  (tools/ is not a package)
 import make_heldout  # noqa: E402
 from judge import ToolError, instrument_of, read_heldout, render, timbre_gain, to16  # noqa: E402
 
-from rtstyle.errors import RtStyleError  # noqa: E402
-from rtstyle.io.files import atomic_output  # noqa: E402
+from rtstyle.dsp.stft import istft, stft  # noqa: E402
 
 DEFAULT_STYLES = ",".join(f"instruments:{name}" for name in judge.INSTRUMENTS)
 #: The report's columns (module docstring), in its table's order.
@@ -92,19 +90,17 @@ def with_loudness(y: np.ndarray, envelope_of: np.ndarray, *, n_fft: int = 2048,
     """``y`` cut to ``envelope_of``'s length, each STFT frame scaled to the RMS of
     ``envelope_of``'s frame (frames of ``y`` more than 60 dB under its loudest are left as
     they are rather than raised)."""
-    import librosa
-
     n = len(envelope_of)
     if len(y) < n:
         y = np.tile(y, -(-n // len(y)))
     y = y[:n]
-    Y = librosa.stft(y, n_fft=n_fft, hop_length=hop_length)
-    E = np.abs(librosa.stft(envelope_of, n_fft=n_fft, hop_length=hop_length))
+    Y = stft(y, n_fft=n_fft, hop_length=hop_length)
+    E = np.abs(stft(envelope_of, n_fft=n_fft, hop_length=hop_length))
     rms_y = np.sqrt(np.mean(np.abs(Y) ** 2, axis=0))
     rms_e = np.sqrt(np.mean(E ** 2, axis=0))
     floor = 1e-3 * max(float(rms_y.max()), 1e-12)
     gain = np.where(rms_y > floor, rms_e / np.maximum(rms_y, floor), 1.0)
-    return librosa.istft(Y * gain, hop_length=hop_length, length=n).astype(np.float32)
+    return istft(Y * gain, hop_length=hop_length, n_fft=n_fft, length=n).astype(np.float32)
 
 
 def leaves_compass(plan: dict, shift: int, instrument: str) -> bool:
@@ -201,6 +197,19 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _register(args) -> None:
+    """main() after its arguments: judge_register's whole run."""
+    styles = judge.style_list(args.style)
+    folder = args.heldout or judge.default_heldout()
+    sr = int(judge.heldout_manifest(folder).get("sr", 22050))
+    check_soundfont(args.soundfont, folder)
+    data = read_heldout(folder, sr, args.clips)
+    report = judge_styles(styles, data, sr, args.soundfont, judge.PitchTracker(),
+                          log=lambda m: print(m, file=sys.stderr))
+    print(markdown(report))
+    judge.write_text(args.json, json.dumps(report, indent=1))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -216,28 +225,7 @@ def main(argv=None) -> int:
     p.add_argument("--clips", type=int, default=None, help="at most N speech and N music clips")
     p.add_argument("--json", type=Path, default=None, help="write the full report here")
     args = p.parse_args(argv)
-    try:
-        import torch
-
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
-        styles = judge.style_list(args.style)
-        folder = args.heldout or judge.default_heldout()
-        sr = int(judge.heldout_manifest(folder).get("sr", 22050))
-        check_soundfont(args.soundfont, folder)
-        data = read_heldout(folder, sr, args.clips)
-        report = judge_styles(styles, data, sr, args.soundfont, judge.PitchTracker(),
-                              log=lambda m: print(m, file=sys.stderr))
-        print(markdown(report))
-        if args.json is not None:
-            with atomic_output(args.json, overwrite=True) as tmp_path:
-                Path(tmp_path).write_text(json.dumps(report, indent=1) + "\n")
-    except (ToolError, RtStyleError, make_heldout.ToolError) as exc:
-        print(f"judge_register: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("judge_register: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return judge.run_tool("judge_register", lambda: _register(args), make_heldout.ToolError)
 
 
 if __name__ == "__main__":
