@@ -115,6 +115,9 @@ def test_register_bound_takes_the_inputs_loudness():
     def rms(x):
         return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
     # the loud parts take the input's level (0.05 / sqrt 2), not the reference's; frames
-    # away from the pause's edges (the 2048-sample window straddles them)
-    assert rms(out[1 * sr + 4096: 2 * sr - 4096]) == pytest.approx(rms(env[sr + 4096:]), rel=0.05)
+    # away from the pause's edges (the 2048-sample window straddles them). There both are
+    # steady sines, so each frame's gain is the ratio of their levels exactly but for a sine's
+    # RMS under a Hann frame rippling with its phase (< 0.1 % at >= 20 periods a frame) and
+    # float32 rounding (~1e-6): 1 % bounds both on any CPU
+    assert rms(out[1 * sr + 4096: 2 * sr - 4096]) == pytest.approx(rms(env[sr + 4096:]), rel=0.01)
     assert rms(out[sr // 2 + 2048: sr - 2048]) < 1e-3 * rms(env)           # silent in the pause
