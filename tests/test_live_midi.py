@@ -588,14 +588,21 @@ def jack_midi_run(tmp_path_factory):
                 sender.close()
             assert proc.returncode == 0, err[-3000:]
             report = json.loads(files["report"].read_text())
-            clean = report["xruns"] == 0 and report["dropouts"] == 0 and rig_xruns == 0
+            # clean: no xrun or dropout counted, and the rig heard exactly what the engine made
+            # (what every timing check below reads off the recording)
+            heard = _heard_deviation(recording, files["wet"])
+            clean = (report["xruns"] == 0 and report["dropouts"] == 0 and rig_xruns == 0
+                     and heard <= HEARD_ATOL)
             if clean:
                 break
+            print(f"\nJACK MIDI run {attempt} not clean: xruns {report['xruns']}, dropouts "
+                  f"{report['dropouts']}, rig xruns {rig_xruns}, recording vs --record "
+                  f"{heard:.2e}")
     finally:
         server.stop()
     return {"clip": clip, "recording": recording, "report": report, "sent": sent,
             "flood_done": flood_done, "flood_left": left, "rig_xruns": rig_xruns,
-            "clean": clean, "files": files, "models": models, "err": err, "out": out,
+            "heard": heard, "clean": clean, "files": files, "models": models, "err": err, "out": out,
             "attempts": attempt}
 
 
@@ -626,6 +633,44 @@ def analysis(jack_midi_run):
     return {**r, "ref": ref, "L": L, "D": D, "RT": D + L, "E": E, "P": P, "d0": d0}
 
 
+#: float32 through JACK and a FLOAT --record file: the recording is the engine's output bit for
+#: bit, so any deviation is a sample lost or repeated on the way (measured: 0.0 in every run)
+HEARD_ATOL = 1e-6
+
+
+def _heard_deviation(recording: np.ndarray, wet_path) -> float:
+    """The largest difference between what the rig recorded and what ``rtstyle live`` wrote
+    to ``--record`` (its engine's output), aligned on a half second from the wet file's
+    middle third; inf where they do not overlap."""
+    import soundfile as sf
+    from jack_rig import lag_of
+
+    wet, _ = sf.read(wet_path, dtype="float32")
+    a = wet.size // 3
+    seg = wet[a:a + SR // 2]
+    if seg.size < SR // 2 or recording.size <= seg.size:
+        return math.inf
+    off = lag_of(recording, seg, recording.size - seg.size) - a    # recording[off + j] ~ wet[j]
+    j0, j1 = max(0, -off), min(wet.size, recording.size - off)
+    return float(np.abs(recording[off + j0:off + j1] - wet[j0:j1]).max())
+
+
+def _spectra(x, n=N_FFT, hop=HOP) -> np.ndarray:
+    """Magnitude spectra (frames, bins) of Hann-windowed ``n``-sample frames every ``hop``."""
+    frames = np.lib.stride_tricks.sliding_window_view(x, n)[::hop] * np.hanning(n)
+    return np.abs(np.fft.rfft(frames, axis=1))
+
+
+def _settled_spectra(y, ref, thr) -> int:
+    """Where the sound of ``y`` has become that of ``ref``: the centre of the first frame
+    from which on every frame's magnitude spectrum is within ``thr`` (relative L2) of
+    ``ref``'s. Phase-free: what one hears, not where the phase stage's history stands."""
+    Y, R = _spectra(y), _spectra(ref)
+    rel = np.linalg.norm(Y - R, axis=1) / (np.linalg.norm(R, axis=1) + 1e-9)
+    bad = np.nonzero(rel > thr)[0]
+    return 0 if not bad.size else int(bad[-1] + 1) * HOP + N_FFT // 2
+
+
 def _settled(y, ref, thr, w=128, step=16) -> int:
     """Where ``y`` has become ``ref``: the centre of the first ``w``-sample window (every
     ``step``) from which on each window's RMS error is at most ``thr`` times ``ref``'s RMS."""
@@ -650,13 +695,17 @@ def _mostly(y, ref, thr, w=1024) -> float:
 
 def test_jack_program_change_switches_style_in_time_without_a_click(analysis):
     """(a) Program change 1: the output leaves style A at the event's hop boundary (not
-    before), and has become style B by event + round trip + one block + the crossfade: within
-    -14 dB of the render of style B all along. (The rest is phase history: phase stays
-    continuous through a switch by design, and how fast it meets B's own varies from run to
-    run, 10-70 ms more for -20 dB; printed, not asserted.) No sample-to-sample jump in the
-    switch far beyond those of the steady parts of either style (a guard; the click-free blend
-    is tested offline, see the check). After two runs with
-    xruns: the styles before and after hold in 90 % of the windows."""
+    before), and sounds as style B by event + round trip + one block + the crossfade: every
+    frame's magnitude spectrum within -20 dB of the render of style B all along. Phase-free,
+    because phase stays continuous through a switch by design: how fast the waveform meets
+    B's own (the phase stage's history) is printed, not asserted: it depends on the input's
+    noise at the switch, 1.1-1.25k samples after it for -14 dB in renders swept over the
+    switch position, but 1.7k in a live run whose recording was the engine's output bit for
+    bit (and 1.8k+ in the CI run that failed the old waveform bound). The spectra stay
+    within 1.15k of the switch in both; a 75-ms crossfade would fail the bound. No
+    sample-to-sample jump in the switch far beyond those of the steady parts of either style
+    (a guard; the click-free blend is tested offline, see the check). After two runs with xruns: the styles before and after hold in
+    90 % of the windows."""
     a = analysis
     rec, ref, D, RT = a["recording"], a["ref"], a["D"], a["RT"]
     E, report = a["E"]["style"], a["report"]
@@ -683,14 +732,19 @@ def test_jack_program_change_switches_style_in_time_without_a_click(analysis):
     # the signal there (CI saw 2 past the hop); N_FFT // 16 samples reach 4 % of the window
     ramp = N_FFT // 16
     assert P <= first <= P + HOP + ramp, (first, P, E)
+    sounds = _settled_spectra(y[:end], ref["mB"][:end], 0.1)
     done = _settled(y[:end], ref["mB"][:end], 0.2)
     done20 = _settled(y[:end], ref["mB"][:end], 0.1)
-    latency, latency20 = D + done - E, D + done20 - E    # control to sound, recording frames
-    print(f"\ncontrol-to-sound: leaves A after {D + first - E} samples, style B (-14 dB) after "
-          f"{latency} ({1000 * latency / SR:.1f} ms), -20 dB after {latency20} "
-          f"({1000 * latency20 / SR:.1f} ms); bound {bound} ({1000 * bound / SR:.1f} ms: "
-          f"round trip {RT} + block {PERIOD} + crossfade); attempts {a['attempts']}")
-    assert latency <= bound, (latency, bound)
+    latency = D + sounds - E                          # control to sound, recording frames
+    wave, wave20 = D + done - E, D + done20 - E
+    figures = (f"control-to-sound: leaves A after {D + first - E} samples, sounds as B (spectra "
+               f"-20 dB) after {latency} ({1000 * latency / SR:.1f} ms), waveform -14 dB after "
+               f"{wave}, -20 dB after {wave20} ({1000 * wave20 / SR:.1f} ms); bound {bound} "
+               f"({1000 * bound / SR:.1f} ms: round trip {RT} + block {PERIOD} + crossfade); "
+               f"applied at E + {P - E}; recording vs --record {a['heard']:.1e}; "
+               f"attempts {a['attempts']}")
+    print("\n" + figures)
+    assert latency <= bound, figures
     # no gross jump: the switch steps about as far as the steady parts of either style do. A
     # linear crossfade of the two cannot step further than the larger of them; what differs
     # between the windows is the input's noise and the phase stage re-converging on the mixed
