@@ -168,6 +168,39 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(sig, capsys):
     assert signal.getsignal(sig) is not stop._handler   # handlers restored
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_redelivered_stop_waits_until_the_hook_has_returned(sig, capsys, monkeypatch):
+    """The test above failed on a busy machine (2 of 300 tries beside three busy loops):
+    the main thread stayed inside ``sys.unraisablehook`` past the redelivery delay, so the
+    redelivered signal raised inside the hook and was swallowed for good ("Exception ignored
+    in sys.unraisablehook"). Made exact: starting the helper thread returns 50 ms late (10x
+    the delay), as a descheduled main thread would."""
+    import threading
+
+    from rtstyle.cli import _Stopped, _StopSignals
+
+    start = threading.Thread.start
+
+    def late_start(self):
+        start(self)
+        time.sleep(0.05)
+
+    class Finalised:
+        def __del__(self):
+            os.kill(os.getpid(), sig)
+            for _ in range(1000):
+                pass
+
+    monkeypatch.setattr(threading.Thread, "start", late_start)
+    t_end = time.monotonic() + 5.0
+    with pytest.raises(_Stopped) as caught, _StopSignals() as stop:
+        Finalised()
+        while time.monotonic() < t_end:
+            time.sleep(0.001)
+    assert caught.value.signum == sig and stop.signum == sig
+    assert capsys.readouterr().err == ""
+
+
 def test_a_stop_while_the_output_opens_leaves_no_temp(tmp_path, monkeypatch):
     """The window that the render signal test above hits only by chance, made exact: the
     stop (SIGTERM/SIGHUP arrive as KeyboardInterrupt's subclass) raised while soundfile opens

@@ -39,7 +39,10 @@ class StopSignals:
     print "Exception ignored" and carry on, so the stop would be lost and a traceback shown.
     While installed, ``sys.unraisablehook`` catches such a swallowed stop (or Ctrl-C), prints
     nothing, and delivers the signal again a moment later from a helper thread, so it raises
-    in ordinary code.
+    in ordinary code. The helper waits until the hook has returned: a signal handled inside
+    the hook itself would be swallowed once more, and for good ("Exception ignored in
+    sys.unraisablehook"; seen on a busy machine, where the main thread can stay in the hook
+    past the delay). Should a redelivered stop still meet the hook, it is delivered again.
 
     A stop can also land while such a library builds an object: the half-built object's
     finaliser then fails (llvmlite: "'PipelineTuningOptions' object has no attribute
@@ -52,38 +55,63 @@ class StopSignals:
     REDELIVER_S = 0.005
 
     def __init__(self):
+        import threading
+
         self.signum: int | None = None
         self._raised = False
         self._old = {}
         self._old_hook = None
-        self._timers = []
+        self._in_hook = False
+        self._cancel = threading.Event()
 
     def _handler(self, signum, frame):
         if self.signum is None:
             self.signum = signum
         if self.signum == signum and not self._raised:
+            if self._in_hook:                     # raised here it would be lost: once more
+                self._redeliver(signum)
+                return
             self._raised = True
             raise Stopped(signum)
 
-    def _unraisable(self, unraisable):
+    def _redeliver(self, signum: int) -> None:
+        """Send ``signum`` to this process again, :attr:`REDELIVER_S` from now and once
+        :meth:`_unraisable` has returned (from a daemon thread; :meth:`__exit__` cancels)."""
         import os
-        import signal
         import threading
+        import time
+
+        def later():
+            if self._cancel.wait(self.REDELIVER_S):
+                return
+            while self._in_hook and not self._cancel.is_set():
+                time.sleep(0.001)
+            if not self._cancel.is_set():
+                os.kill(os.getpid(), signum)
+
+        threading.Thread(target=later, name="rtstyle-stop-redeliver", daemon=True).start()
+
+    def _unraisable(self, unraisable):
+        self._in_hook = True
+        try:
+            return self._on_unraisable(unraisable)
+        finally:
+            self._in_hook = False
+
+    def _on_unraisable(self, unraisable):
+        import signal
 
         exc = unraisable.exc_value
         if self.signum is not None and not isinstance(exc, KeyboardInterrupt):
             return None                           # a finaliser of what the stop cut short
         if isinstance(exc, Stopped):
             self._raised = False                  # let the redelivered signal raise
-            signum = exc.signum
+            self._redeliver(exc.signum)
         elif isinstance(exc, KeyboardInterrupt):  # Ctrl-C swallowed the same way
-            signum = signal.SIGINT
+            self._redeliver(signal.SIGINT)
         else:
             return self._old_hook(unraisable)
-        timer = threading.Timer(self.REDELIVER_S, os.kill, (os.getpid(), signum))
-        timer.daemon = True
-        timer.start()
-        self._timers.append(timer)
+        return None
 
     def __enter__(self):
         import signal
@@ -104,8 +132,7 @@ class StopSignals:
     def __exit__(self, *exc):
         import signal
 
-        for timer in self._timers:         # the command ended first: main reports the stop
-            timer.cancel()
+        self._cancel.set()                 # the command ended first: main reports the stop
         for sig, old in self._old.items():
             signal.signal(sig, old)
         if self._old_hook is not None:
