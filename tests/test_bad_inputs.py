@@ -237,6 +237,14 @@ def test_render_midi_map_fifo_is_refused(capsys, tmp_path, clip):
           "--midi", mid, "--midi-map", f, needle="map.toml", seconds=20)
 
 
+def test_render_midi_map_without_midi_is_refused_not_ignored(capsys, tmp_path, clip):
+    """A mapping with no MIDI file to map would be dropped without a word (as live, an
+    error: the user meant automation and would get none)."""
+    fails(capsys, "render", clip, "-o", tmp_path / "out.wav", "--style", "identity",
+          "--midi-map", tmp_path / "map.toml", needle="--midi-map needs a MIDI file", seconds=20)
+    assert not (tmp_path / "out.wav").exists()
+
+
 @pytest.mark.parametrize("kind", ["fifo", "device"])
 def test_overwrite_refuses_special_files(capsys, tmp_path, clip, kind):
     target = tmp_path / "special.wav"

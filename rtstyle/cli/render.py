@@ -118,6 +118,8 @@ def run(args) -> int:
                        if args.style or not args.style_ref else [], args.style_ref)
     warn_no_effect(styles, morph=args.morph, strength=args.strength)
     events_of = None
+    if args.midi_map and not args.midi:       # as live: a mapping with nothing to map
+        raise ParameterError("--midi-map needs a MIDI file: --midi FILE.mid")
     if args.midi:
         from ..control import Mapping, midi_file_events
 
