@@ -618,7 +618,14 @@ def analysis(jack_midi_run):
     clip, rec, report = r["clip"], r["recording"], r["report"]
     dry, _ = sf.read(r["files"]["dry"], dtype="float32")
     d0 = lag_of(dry, clip, dry.size - clip.size)       # where the clip starts in what it took
-    assert np.abs(dry[d0:d0 + clip.size] - clip).max() < 0.01   # (the rig's noise floor)
+    said = (f"clean {r['clean']}: xruns {r['report']['xruns']}, dropouts "
+            f"{r['report']['dropouts']}, input dropped {r['report']['input_dropped_samples']}, resets {r['report']['resets']}, "
+            f"rig xruns {r['rig_xruns']}, recording vs --record {r['heard']:.1e}")
+    if r["clean"]:
+        # what rtstyle took in is what the rig played (within the rig's noise floor)
+        assert np.abs(dry[d0:d0 + clip.size] - clip).max() < 0.01, said
+    else:                # after two runs with xruns: a period or two of the input may be lost
+        assert _mostly(dry[d0:d0 + clip.size], clip, 0.05) >= 0.9, said
     # render --keep-latency of what rtstyle took in, with each style all along; index i of
     # ref[...] is engine output for clip sample i - L
     ref = {s: rtstyle.render(dry, sr=SR, style=s, keep_latency=True,
