@@ -263,6 +263,18 @@ def test_not_audio(tmp_path, content):
         load_audio(path)
 
 
+@pytest.mark.parametrize("suffix", [".mp3", ".wav", ".xyz"])
+def test_not_audio_never_says_the_file_is_missing(tmp_path, suffix):
+    """libsndfile says "File does not exist or is not a regular file" when no format
+    matches; the file is there, so the message says what is wrong instead."""
+    path = tmp_path / f"text{suffix}"
+    path.write_text("hello\n")
+    with pytest.raises(AudioFileError) as info:
+        load_audio(path)
+    assert "does not exist" not in str(info.value)
+    assert str(info.value).startswith(f"{path}: not a readable audio file (")
+
+
 def test_error_messages_are_one_line_without_chained_internals(tmp_path):
     path = tmp_path / "fake.wav"
     path.write_text("hello\n")

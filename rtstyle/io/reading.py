@@ -252,6 +252,11 @@ def _open_for_reading(path, name: str):
     try:
         f = sf.SoundFile(sf_path(path))
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as err:
-        raise AudioFileError(f"{name}: not a readable audio file ({_reason(err)})") from None
+        reason = _reason(err)
+        if reason.startswith("File does not exist or is not a regular file"):
+            # libsndfile's words when no format matched the contents; _check_input has
+            # already found a regular file there
+            reason = "no audio format libsndfile reads matches its contents"
+        raise AudioFileError(f"{name}: not a readable audio file ({reason})") from None
     with f:
         yield f
