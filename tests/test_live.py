@@ -510,6 +510,9 @@ def test_preset_round_trip_and_errors(tmp_path):
     (tmp_path / "broken.toml").write_text("mix = = 1\n")
     with pytest.raises(ParameterError, match="TOML"):
         load_preset(tmp_path / "broken.toml")
+    (tmp_path / "take.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\xac\xff")
+    with pytest.raises(ParameterError, match=r"take.wav: not a TOML preset \(not UTF-8 text\)"):
+        load_preset(tmp_path / "take.wav")        # an audio file given by mistake: no traceback
 
 
 def test_find_clicks_measures_a_known_delay():

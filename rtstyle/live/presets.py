@@ -30,6 +30,8 @@ def load_preset(path) -> dict:
             text = f.read()
     except OSError as err:
         raise ParameterError(f"--preset {path}: cannot read it ({err.strerror or err})") from None
+    except UnicodeDecodeError:                 # e.g. an audio file given by mistake
+        raise ParameterError(f"--preset {path}: not a TOML preset (not UTF-8 text)") from None
     try:
         data = _toml_loads(text)
     except Exception as err:                   # noqa: BLE001 - tomllib.TOMLDecodeError
