@@ -90,8 +90,10 @@ class TransferResult:
 
     @property
     def style_loss_reduction(self) -> float:
-        """Style loss at the start divided by at the end (how much closer the Gram got)."""
-        return self.history[0]["style"] / max(self.history[-1]["style"], 1e-30)
+        """Style loss at the start divided by at the end (how much closer the Gram got); 1
+        where it started at 0 (the content already had the style: nothing to reduce)."""
+        start = self.history[0]["style"]
+        return start / max(self.history[-1]["style"], 1e-30) if start > 0 else 1.0
 
 
 def _channels_first(y: np.ndarray) -> np.ndarray:

@@ -145,3 +145,10 @@ def test_texture_from_noise_moves_toward_the_style():
     spec_c = np.abs(np.fft.rfft(c))
     low = lambda sp: sp[f < 1000].sum() / sp.sum()
     assert low(spec) > 2 * low(spec_c)
+
+
+def test_style_loss_reduction_of_a_content_that_has_the_style_already(style):
+    """Content = style, no iteration: the loss starts at (or, with other rounding, next to)
+    0 and nothing was reduced; the figure the CLI prints is 1, not 0/0 printed as "/0"."""
+    r = transfer(style, style, sr=SR, **{**FAST, "iterations": 0})
+    assert r.history[0]["style"] < 1e-6 and r.style_loss_reduction == 1.0
