@@ -584,3 +584,34 @@ def test_target_that_appears_meanwhile_is_not_clobbered(tmp_path):
             target.write_bytes(b"theirs")
     assert target.read_bytes() == b"theirs"
     assert [p.name for p in tmp_path.iterdir()] == ["race.wav"]
+
+
+def test_not_audio_is_one_line_without_the_decoders_chatter(tmp_path, capfd):
+    """libsndfile's MP3 decoder prints "Note: Illegal Audio-MPEG-Header ..." to file
+    descriptor 2 when it probes a text file named .mp3; the user sees only the one-line
+    error."""
+    path = tmp_path / "text.mp3"
+    path.write_text("hello\n")
+    with pytest.raises(AudioFileError):
+        load_audio(path)
+    assert capfd.readouterr().err == ""
+
+
+def test_what_c_code_says_while_a_good_file_opens_is_kept(tmp_path, capfd, monkeypatch):
+    """Held only while the open runs, and written back when it succeeds."""
+    import soundfile as sf
+
+    from rtstyle.io import reading
+
+    path = tmp_path / "ok.wav"
+    sf.write(path, np.zeros(100, np.float32), 8000)
+    real = sf.SoundFile
+
+    def chatty(*args, **kwargs):
+        os.write(2, b"a decoder's warning\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reading.sf, "SoundFile", chatty)
+    y, sr = load_audio(path)
+    assert sr == 8000 and y.shape[-1] == 100
+    assert capfd.readouterr().err == "a decoder's warning\n"
