@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -160,7 +161,13 @@ def bounded_int(value, name: str, lo: int | None = None, hi: int | None = None) 
 
 
 def sample_rate(value, name: str = "sr") -> int:
-    """Return ``value`` as int if it is an integer rate in :data:`MIN_SR`..:data:`MAX_SR` Hz."""
+    """Return ``value`` as int if it is a whole number of Hz in :data:`MIN_SR`..:data:`MAX_SR`
+    (a float such as ``16e3`` or ``22050.0`` too, as librosa takes them)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
+        if not math.isfinite(value) or value != int(value):
+            raise ParameterError(f"{name}={value!r} must be a whole number of Hz in "
+                                 f"{MIN_SR}..{MAX_SR}")
+        value = int(value)
     if not _is_int(value) or not MIN_SR <= value <= MAX_SR:
         raise ParameterError(f"{name}={value!r} must be a sample rate in {MIN_SR}..{MAX_SR} Hz")
     return int(value)

@@ -173,6 +173,8 @@ def test_output_is_limited_at_the_ceiling_and_counted():
     (dict(lookahead=-1), "lookahead=-1"),
     (dict(sr=0), "sr=0"),
     (dict(sr=-22050), "sr=-22050"),
+    (dict(sr=500), "sr=500 must be a sample rate in 1000..768000"),   # engine sizes would not fit
+    (dict(sr=22050.5), "sr=22050.5 must be a whole number of Hz"),
     (dict(phase_init="zero"), "phase_init='zero'"),
     (dict(phase_iters=-1), "phase_iters=-1"),
     (dict(momentum=1.0), "momentum=1.0"),
@@ -183,6 +185,24 @@ def test_bad_parameters(kw, needle):
     args = dict(sr=SR) | kw
     with pytest.raises(ParameterError, match=needle.replace("(", r"\(")):
         Streamer(args.pop("model", None), **args)
+
+
+@pytest.mark.parametrize("sr", [22050.0, 16e3, np.float64(44100.0), np.int64(22050)])
+def test_a_whole_float_or_numpy_rate_is_a_rate(sr, tmp_path):
+    """``sr=16e3`` or a rate read back as a float is the rate it names, as in librosa; the
+    render API, load_audio and the Streamer agree (one validator)."""
+    import soundfile as sf
+
+    import rtstyle
+    from rtstyle import load_audio
+
+    assert Streamer(sr=sr).sr == int(sr) and type(Streamer(sr=sr).sr) is int
+    y = np.zeros(4096, np.float32)
+    out, _ = rtstyle.render(y, sr=sr, style="identity")
+    assert out.shape == y.shape
+    sf.write(tmp_path / "a.wav", y, 8000)
+    z, got = load_audio(tmp_path / "a.wav", sr=sr)
+    assert got == int(sr) and type(got) is int and z.shape[-1] == round(4096 * int(sr) / 8000)
 
 
 def test_bad_blocks():

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import soundfile as sf
 
-from .._validate import MAX_SR, MIN_SR, positive_int
+from .._validate import MAX_SR, MIN_SR, positive_int, sample_rate
 from ..errors import AudioFileError, ParameterError
 from .atomic import _file_kind, _path_name
 from .headers import _header_truncation
@@ -79,7 +79,7 @@ def load_audio(path, *, sr=None, mono=False, dtype=np.float32):
     ((44100,), dtype('float32'))
     """
     if sr is not None:
-        sr = positive_int(sr, "sr")
+        sr = sample_rate(sr, "sr")
     dtype = _float_dtype(dtype)
     name = _check_input(path)
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import positive_int
+from .._validate import positive_int, sample_rate
 from ..constants import IDENTITY_HOP_LENGTH, IDENTITY_N_FFT
 from ..dsp.limiter import CEILING_DBFS
 from ..dsp.phase_stream import StreamingPhase, stream_sizes
@@ -92,7 +92,7 @@ class Streamer:
                                  "model=..., resampling and threads are set around the "
                                  "Streamer (rtstyle.render, rtstyle live)")
         self.settings = s
-        self.sr = positive_int(sr, "sr")
+        self.sr = sample_rate(sr, "sr")
         self.model = model
         device, n_fft, hop_length = s.device, s.n_fft, s.hop_length
         styles = None
