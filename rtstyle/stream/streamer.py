@@ -37,9 +37,12 @@ from ..dsp.phase_stream import StreamingPhase, stream_sizes
 from ..engine_settings import PARAMS, EngineSettings, with_engine_signature
 from ..errors import ParameterError
 from .analysis import StreamingSTFT
-from .mixer import OutputStage
+from .mixer import MIX_PARAMS, OutputStage
 
 __all__ = ["Streamer", "process", "CEILING_DBFS"]
+
+#: What :meth:`Streamer.set` changes: the style stage's controls, then the output stage's.
+_SETTABLE = ("style", "strength", "morph", *MIX_PARAMS)
 
 
 class Streamer:
@@ -169,6 +172,9 @@ class Streamer:
         ``crossfade_ms``), from the next frame completed. Raises :class:`ParameterError` for a
         bad name or value.
         """
+        if name not in _SETTABLE:
+            raise ParameterError(f"unknown parameter {name!r} for Streamer.set; expected one of "
+                                 f"{', '.join(_SETTABLE)}")
         if name in ("strength", "morph", "style"):
             if self._styles is None:
                 if name == "style" and value == 0:
