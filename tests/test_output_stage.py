@@ -117,8 +117,8 @@ def test_set_acts_on_the_input_timeline_and_glides():
                                                ("gain_db", "loud", "gain_db='loud'"),
                                                ("gain_db", 40.0, "gain_db=40.0"),
                                                ("bypass", "maybe", "bypass='maybe'"),
-                                               ("wetness", 1.0, "'wetness'.*style, strength, "
-                                                "morph, mix, gain_db, bypass")])
+                                               ("wetness", 1.0, "'wetness'.*mix, gain_db, bypass, "
+                                                "strength, morph, style")])
 def test_bad_output_parameters(name, value, needle):
     st = Streamer(sr=SR)
     with pytest.raises(ParameterError, match=needle):

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..engine_settings import EngineSettings
 from ..errors import ParameterError
+from ..stream.streamer import CONTROLS
 from .settings import DEFAULTS
 
 __all__ = ["resolve", "LiveEngine", "live_buffering"]
@@ -55,7 +56,7 @@ class LiveEngine:
         Settings to change, by name (``resample_quality``, ``strength``, ...).
     """
 
-    CONTROLS = ("mix", "gain_db", "bypass", "strength", "morph", "style")
+    CONTROLS = CONTROLS                      # what Streamer.set changes
 
     def __init__(self, styles, *, sr: int, settings: EngineSettings | None = None, **engine):
         from ..render import engine_streamer

@@ -39,10 +39,10 @@ from ..errors import ParameterError
 from .analysis import StreamingSTFT
 from .mixer import MIX_PARAMS, OutputStage
 
-__all__ = ["Streamer", "process", "CEILING_DBFS"]
+__all__ = ["Streamer", "process", "CEILING_DBFS", "CONTROLS"]
 
-#: What :meth:`Streamer.set` changes: the style stage's controls, then the output stage's.
-_SETTABLE = ("style", "strength", "morph", *MIX_PARAMS)
+#: What :meth:`Streamer.set` changes: the output stage's controls, then the style stage's.
+CONTROLS = (*MIX_PARAMS, "strength", "morph", "style")
 
 
 class Streamer:
@@ -172,9 +172,9 @@ class Streamer:
         ``crossfade_ms``), from the next frame completed. Raises :class:`ParameterError` for a
         bad name or value.
         """
-        if name not in _SETTABLE:
+        if name not in CONTROLS:
             raise ParameterError(f"unknown parameter {name!r} for Streamer.set; expected one of "
-                                 f"{', '.join(_SETTABLE)}")
+                                 f"{', '.join(CONTROLS)}")
         if name in ("strength", "morph", "style"):
             if self._styles is None:
                 if name == "style" and value == 0:
