@@ -9,7 +9,7 @@ read them here without loading those.
 from __future__ import annotations
 
 __all__ = ["PHASE_INITS", "ENVELOPES", "RESAMPLE_QUALITIES", "MAX_LOOKAHEAD", "IDENTITY_N_FFT",
-           "IDENTITY_HOP_LENGTH"]
+           "IDENTITY_HOP_LENGTH", "CONTROLS"]
 
 #: Initial phase of each new frame (:class:`rtstyle.dsp.phase_stream.StreamingPhase`).
 PHASE_INITS = ("input", "rtpghi", "random")
@@ -24,3 +24,6 @@ RESAMPLE_QUALITIES = ("VHQ", "HQ", "MQ", "LQ", "QQ")
 MAX_LOOKAHEAD = 3
 #: STFT sizes of the identity transform (no model to take them from).
 IDENTITY_N_FFT, IDENTITY_HOP_LENGTH = 1024, 256
+#: What :meth:`rtstyle.Streamer.set` changes while streaming: the output stage's controls
+#: (:data:`rtstyle.stream.mixer.MIX_PARAMS`), then the style stage's.
+CONTROLS = ("mix", "gain_db", "bypass", "strength", "morph", "style")

@@ -141,3 +141,13 @@ def test_the_ceiling_constant_reaches_the_limiter(monkeypatch):
     y = np.concatenate([st.feed(x), st.flush()])
     ceiling = 10 ** (-6.0 / 20)
     assert np.max(np.abs(y)) <= ceiling and np.max(np.abs(y)) > 0.99 * ceiling
+
+
+def test_the_controls_list_holds_the_output_stage_parameters():
+    """``rtstyle.constants.CONTROLS`` (light: ``--help`` and ``live`` import it before torch)
+    names what Streamer.set takes; the output stage's own list must stay inside it."""
+    from rtstyle.constants import CONTROLS
+    from rtstyle.stream.mixer import MIX_PARAMS
+
+    assert CONTROLS[:len(MIX_PARAMS)] == tuple(MIX_PARAMS)
+    assert set(CONTROLS) - set(MIX_PARAMS) == {"strength", "morph", "style"}

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..engine_settings import EngineSettings
 from ..errors import ParameterError
-from ..stream.streamer import CONTROLS
+from ..constants import CONTROLS
 from .settings import DEFAULTS
 
 __all__ = ["resolve", "LiveEngine", "live_buffering"]

@@ -31,18 +31,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import positive_int, sample_rate
-from ..constants import IDENTITY_HOP_LENGTH, IDENTITY_N_FFT
+from ..constants import CONTROLS, IDENTITY_HOP_LENGTH, IDENTITY_N_FFT
 from ..dsp.limiter import CEILING_DBFS
 from ..dsp.phase_stream import StreamingPhase, stream_sizes
 from ..engine_settings import PARAMS, EngineSettings, with_engine_signature
 from ..errors import ParameterError
 from .analysis import StreamingSTFT
-from .mixer import MIX_PARAMS, OutputStage
+from .mixer import OutputStage
 
-__all__ = ["Streamer", "process", "CEILING_DBFS", "CONTROLS"]
-
-#: What :meth:`Streamer.set` changes: the output stage's controls, then the style stage's.
-CONTROLS = (*MIX_PARAMS, "strength", "morph", "style")
+__all__ = ["Streamer", "process", "CEILING_DBFS"]
 
 
 class Streamer:
