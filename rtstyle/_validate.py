@@ -163,7 +163,7 @@ def bounded_int(value, name: str, lo: int | None = None, hi: int | None = None) 
 def sample_rate(value, name: str = "sr") -> int:
     """Return ``value`` as int if it is a whole number of Hz in :data:`MIN_SR`..:data:`MAX_SR`
     (a float such as ``16e3`` or ``22050.0`` too, as librosa takes them)."""
-    if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         if not math.isfinite(value) or value != int(value):
             raise ParameterError(f"{name}={value!r} must be a whole number of Hz in "
                                  f"{MIN_SR}..{MAX_SR}")

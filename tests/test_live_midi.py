@@ -602,8 +602,8 @@ def jack_midi_run(tmp_path_factory):
         server.stop()
     return {"clip": clip, "recording": recording, "report": report, "sent": sent,
             "flood_done": flood_done, "flood_left": left, "rig_xruns": rig_xruns,
-            "heard": heard, "clean": clean, "files": files, "models": models, "err": err, "out": out,
-            "attempts": attempt}
+            "heard": heard, "clean": clean, "files": files, "models": models, "err": err,
+            "out": out, "attempts": attempt}
 
 
 @pytest.fixture(scope="module")
@@ -618,13 +618,15 @@ def analysis(jack_midi_run):
     clip, rec, report = r["clip"], r["recording"], r["report"]
     dry, _ = sf.read(r["files"]["dry"], dtype="float32")
     d0 = lag_of(dry, clip, dry.size - clip.size)       # where the clip starts in what it took
-    said = (f"clean {r['clean']}: xruns {r['report']['xruns']}, dropouts "
-            f"{r['report']['dropouts']}, input dropped {r['report']['input_dropped_samples']}, resets {r['report']['resets']}, "
+    said = (f"clean {r['clean']}: xruns {report['xruns']}, dropouts {report['dropouts']}, "
+            f"input dropped {report['input_dropped_samples']}, resets {report['resets']}, "
             f"rig xruns {r['rig_xruns']}, recording vs --record {r['heard']:.1e}")
     if r["clean"]:
         # what rtstyle took in is what the rig played (within the rig's noise floor)
         assert np.abs(dry[d0:d0 + clip.size] - clip).max() < 0.01, said
-    else:                # after two runs with xruns: a period or two of the input may be lost
+    else:
+        # after two runs with xruns a period or two of the input may be lost: the rig's noise
+        # is 1 % of the clip's RMS (0.001 against 0.10, measured), a lost period 100 %
         assert _mostly(dry[d0:d0 + clip.size], clip, 0.05) >= 0.9, said
     # render --keep-latency of what rtstyle took in, with each style all along; index i of
     # ref[...] is engine output for clip sample i - L
@@ -674,8 +676,14 @@ def _settled_spectra(y, ref, thr) -> int:
     ``ref``'s. Phase-free: what one hears, not where the phase stage's history stands."""
     Y, R = _spectra(y), _spectra(ref)
     rel = np.linalg.norm(Y - R, axis=1) / (np.linalg.norm(R, axis=1) + 1e-9)
+    return _settled_from(rel, thr, step=HOP, centre=N_FFT // 2)
+
+
+def _settled_from(rel, thr, *, step, centre) -> int:
+    """The centre (sample) of the first of the windows, every ``step`` samples, from which
+    on each relative error ``rel`` is at most ``thr``."""
     bad = np.nonzero(rel > thr)[0]
-    return 0 if not bad.size else int(bad[-1] + 1) * HOP + N_FFT // 2
+    return 0 if not bad.size else int(bad[-1] + 1) * step + centre
 
 
 def _settled(y, ref, thr, w=128, step=16) -> int:
@@ -685,8 +693,7 @@ def _settled(y, ref, thr, w=128, step=16) -> int:
     d = v(y - ref, w)[::step]
     r = v(ref, w)[::step]
     rel = np.sqrt((d ** 2).mean(1)) / (np.sqrt((r ** 2).mean(1)) + 1e-9)
-    bad = np.nonzero(rel > thr)[0]
-    return 0 if not bad.size else int(bad[-1] + 1) * step + w // 2
+    return _settled_from(rel, thr, step=step, centre=w // 2)
 
 
 def _rms(x, w=1024):
@@ -711,8 +718,8 @@ def test_jack_program_change_switches_style_in_time_without_a_click(analysis):
     bit (and 1.8k+ in the CI run that failed the old waveform bound). The spectra stay
     within 1.15k of the switch in both; a 75-ms crossfade would fail the bound. No
     sample-to-sample jump in the switch far beyond those of the steady parts of either style
-    (a guard; the click-free blend is tested offline, see the check). After two runs with xruns: the styles before and after hold in
-    90 % of the windows."""
+    (a guard; the click-free blend is tested offline, see the check). After two runs with
+    xruns: the styles before and after hold in 90 % of the windows."""
     a = analysis
     rec, ref, D, RT = a["recording"], a["ref"], a["D"], a["RT"]
     E, report = a["E"]["style"], a["report"]

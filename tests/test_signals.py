@@ -150,6 +150,16 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(sig, capsys):
     """CI once saw SIGHUP arrive while llvmlite ran a ``__del__``: Python printed "Exception
     ignored" with a traceback, dropped the stop, and the render ran to the end. The stop
     must still raise, in ordinary code, with nothing printed."""
+    caught, stop = _stop_in_a_finaliser(sig)
+    assert caught.value.signum == sig and stop.signum == sig
+    assert capsys.readouterr().err == ""
+    assert signal.getsignal(sig) is not stop._handler   # handlers restored
+
+
+def _stop_in_a_finaliser(sig):
+    """Send ``sig`` from inside a ``__del__`` under :class:`StopSignals`, then wait in
+    ordinary code for up to 5 s; returns pytest's ExceptionInfo of the :class:`Stopped`
+    raised, and the StopSignals."""
     from rtstyle.cli import _Stopped, _StopSignals
 
     class Finalised:
@@ -163,9 +173,7 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(sig, capsys):
         Finalised()                            # freed at once: __del__ swallows the first raise
         while time.monotonic() < t_end:        # ordinary code: the redelivered stop lands here
             time.sleep(0.001)
-    assert caught.value.signum == sig and stop.signum == sig
-    assert capsys.readouterr().err == ""
-    assert signal.getsignal(sig) is not stop._handler   # handlers restored
+    return caught, stop
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
@@ -177,26 +185,14 @@ def test_a_redelivered_stop_waits_until_the_hook_has_returned(sig, capsys, monke
     the delay), as a descheduled main thread would."""
     import threading
 
-    from rtstyle.cli import _Stopped, _StopSignals
-
     start = threading.Thread.start
 
     def late_start(self):
         start(self)
         time.sleep(0.05)
 
-    class Finalised:
-        def __del__(self):
-            os.kill(os.getpid(), sig)
-            for _ in range(1000):
-                pass
-
     monkeypatch.setattr(threading.Thread, "start", late_start)
-    t_end = time.monotonic() + 5.0
-    with pytest.raises(_Stopped) as caught, _StopSignals() as stop:
-        Finalised()
-        while time.monotonic() < t_end:
-            time.sleep(0.001)
+    caught, stop = _stop_in_a_finaliser(sig)
     assert caught.value.signum == sig and stop.signum == sig
     assert capsys.readouterr().err == ""
 

@@ -251,23 +251,25 @@ def _check_input(path) -> str:
 def _decoder_chatter_held():
     """Hold what C code writes to file descriptor 2 while a file is opened: libsndfile's MP3
     decoder (mpg123) prints "Note: Illegal Audio-MPEG-Header ..." lines there when it probes
-    a file that is not audio, before the one-line error. Dropped if the open fails (the error
-    says it), written back if it succeeds. Yields a list that the body sets to ``[True]`` on
-    failure."""
+    a file that is not audio, before the one-line error. Dropped if the body raises (the error
+    says it), written back if it succeeds."""
     import sys
     import tempfile
 
-    failed: list = []
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError, AttributeError):  # no fd 2 (embedded, closed): nothing to hold
-        yield failed
+        yield
         return
+    failed = False
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
-            yield failed
+            yield
+        except BaseException:
+            failed = True
+            raise
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -281,12 +283,8 @@ def _decoder_chatter_held():
 @contextlib.contextmanager
 def _open_for_reading(path, name: str):
     try:
-        with _decoder_chatter_held() as failed:
-            try:
-                f = sf.SoundFile(sf_path(path))
-            except BaseException:
-                failed.append(True)
-                raise
+        with _decoder_chatter_held():
+            f = sf.SoundFile(sf_path(path))
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as err:
         reason = _reason(err)
         if reason.startswith("File does not exist or is not a regular file"):

@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 
+from ..constants import CONTROLS
 from ..engine_settings import EngineSettings
 from ..errors import ParameterError
-from ..constants import CONTROLS
 from .settings import DEFAULTS
 
 __all__ = ["resolve", "LiveEngine", "live_buffering"]
