@@ -25,19 +25,15 @@ would fail an assertion and abort the process.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import ctypes
-import logging
-import os
 import re
-import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 
 import sounddevice as sd
 
 from ..errors import DeviceError
+from .held_stderr import held_stderr
 
 __all__ = ["STANDARD_RATES", "FLAGS", "DeviceChoice", "DuplexStream",
            "hostapis", "list_devices", "preflight", "refresh", "resolve_device"]
@@ -65,43 +61,6 @@ def refresh() -> None:
     """Re-initialise PortAudio, so devices that appeared since (a JACK server) are listed."""
     sd._terminate()
     sd._initialize()
-
-
-log = logging.getLogger("rtstyle")
-
-
-@contextlib.contextmanager
-def _held_stderr():
-    """Hold what C libraries write on file descriptor 2 (PortAudio's "Expression ... failed"
-    lines, libjack's "Cannot connect to server socket") while PortAudio opens or starts a
-    stream. On success it is written out as it came; after an error, only at ``-v`` (the
-    DeviceError says what happened, in one line)."""
-    try:
-        saved = os.dup(2)
-    except OSError:                            # no stderr descriptor: nothing to hold
-        yield
-        return
-    failed = False
-    with tempfile.TemporaryFile() as held:
-        try:
-            sys.stderr.flush()
-        except (AttributeError, OSError, ValueError):
-            pass
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            text = held.read()
-            if text and not failed:
-                os.write(2, text)
-            elif text:
-                log.debug("PortAudio said: %s", text.decode(errors="replace").strip())
 
 
 def _forsake_portaudio() -> None:
@@ -347,7 +306,7 @@ class DuplexStream:
             callback(indata.T, outdata.T, frames, flags_of(status))
 
         try:
-            with _held_stderr():
+            with held_stderr("PortAudio"):
                 self._stream = sd.Stream(
                     device=(choice.input, choice.output), samplerate=choice.sr,
                     blocksize=block_size,
@@ -394,7 +353,7 @@ class DuplexStream:
 
     def start(self) -> None:
         try:
-            with _held_stderr():
+            with held_stderr("PortAudio"):
                 self._stream.start()
         except sd.PortAudioError as err:
             error = self._failed("start", "", err)

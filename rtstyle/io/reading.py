@@ -18,6 +18,7 @@ from .._validate import MAX_SR, MIN_SR, positive_int, sample_rate
 from ..errors import AudioFileError, ParameterError
 from .atomic import _file_kind, _path_name
 from .headers import _header_truncation
+from .held_stderr import held_stderr
 from .resampling import resample
 
 __all__ = ["load_audio", "audio_info", "AudioInfo", "read_blocks", "sf_path", "AUDIO_EXTENSIONS"]
@@ -248,42 +249,11 @@ def _check_input(path) -> str:
 
 
 @contextlib.contextmanager
-def _decoder_chatter_held():
-    """Hold what C code writes to file descriptor 2 while a file is opened: libsndfile's MP3
-    decoder (mpg123) prints "Note: Illegal Audio-MPEG-Header ..." lines there when it probes
-    a file that is not audio, before the one-line error. Dropped if the body raises (the error
-    says it), written back if it succeeds."""
-    import sys
-    import tempfile
-
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no fd 2 (embedded, closed): nothing to hold
-        yield
-        return
-    failed = False
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            if not failed:
-                held.seek(0)
-                chatter = held.read()
-                if chatter:
-                    os.write(2, chatter)
-
-
-@contextlib.contextmanager
 def _open_for_reading(path, name: str):
     try:
-        with _decoder_chatter_held():
+        # libsndfile's MP3 decoder prints "Note: Illegal Audio-MPEG-Header ..." lines when it
+        # probes a file that is not audio: the one-line error below says it
+        with held_stderr("libsndfile"):
             f = sf.SoundFile(sf_path(path))
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as err:
         reason = _reason(err)
